@@ -1,0 +1,391 @@
+"""Train the tutorial's network on MNIST, test it after every epoch, and plot how it went.
+
+    python main.py                       # 25 epochs on the files in data/
+    python main.py --epochs 3 --no-show  # a shorter run that never opens a window
+    python main.py --help                # every flag, with its default
+
+It reads in the tutorial's order: imports, data loaders and parameters, the training
+function, the testing function, and main. A run prints the tutorial's training lines and
+a test summary per epoch, then saves into --output-dir (default results/):
+
+    losses.png     training loss every --log-interval batches, test loss at each epoch end
+    accuracy.png   test accuracy before training and after every epoch
+    history.json   the five lists the plots are drawn from, with the run's settings
+    model.pt       the trained weights, with --save-model
+
+Bad input (a missing or damaged data file, a flag out of range) ends the run with one line
+on stderr and exit code 2. A training run that breaks off (Ctrl-C, a loss that is no
+longer a number) still saves the history and plots gathered so far.
+"""
+
+# -- imports ----------------------------------------------------------------------------------
+
+from NeuralNetwork import NeuralNet
+from MNISTDataset import MNISTDataError, collate_batch, display_available, load_split
+import torch.nn as nn
+import torch
+import matplotlib.pyplot as plt
+
+import argparse
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+
+# -- data loaders and parameters ------------------------------------------------------------
+
+
+def positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text}")
+    return value
+
+
+def positive_float(text):
+    value = float(text)
+    if not value > 0 or not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a number above 0, got {text}")
+    return value
+
+
+def non_negative_float(text):
+    value = float(text)
+    if not value >= 0 or not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a number of at least 0, got {text}")
+    return value
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad flag gets a single line on stderr (and exit code 2)."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message} (see python {self.prog} --help)\n")
+
+
+def parse_args(argv=None):
+    parser = OneLineParser(
+        prog="main.py",
+        description="Train the tutorial's 784-100-50-10 network on MNIST-format files.",
+    )
+    parser.add_argument("--data-dir", default="data",
+                        help="folder with the four MNIST files (default: data)")
+    parser.add_argument("--epochs", type=positive_int, default=25,
+                        help="number of epochs to train (default: 25)")
+    parser.add_argument("--batch-size", type=positive_int, default=50,
+                        help="training batch size (default: 50)")
+    parser.add_argument("--test-batch-size", type=positive_int, default=1000,
+                        help="test batch size (default: 1000)")
+    parser.add_argument("--lr", type=positive_float, default=0.2,
+                        help="learning rate (default: 0.2)")
+    parser.add_argument("--momentum", type=non_negative_float, default=0.9,
+                        help="SGD momentum (default: 0.9)")
+    parser.add_argument("--seed", type=int, default=1,
+                        help="random seed (default: 1)")
+    parser.add_argument("--log-interval", type=positive_int, default=100,
+                        help="batches between training log lines (default: 100)")
+    parser.add_argument("--output-dir", default="results",
+                        help="where plots, history and model go (default: results)")
+    parser.add_argument("--no-show", action="store_true",
+                        help="never open a plot window (default: show the plots when "
+                        "there is a display)")
+    parser.add_argument("--save-model", action="store_true",
+                        help="save the trained weights as model.pt in --output-dir "
+                        "(default: off)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="one training batch and one test pass, to check the setup "
+                        "(default: off)")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
+                        help="where to train; auto picks cuda, then mps, then cpu "
+                        "(default: auto)")
+    parser.add_argument("--download", action="store_true",
+                        help="fetch the MNIST files missing from --data-dir first "
+                        "(default: off)")
+    args = parser.parse_args(argv)
+
+    if not args.download and not Path(args.data_dir).is_dir():
+        parser.error(
+            f"--data-dir '{args.data_dir}' is not a folder; pass the folder that holds "
+            "the MNIST files, or add --download to fetch them into it"
+        )
+    if Path(args.output_dir).exists() and not Path(args.output_dir).is_dir():
+        parser.error(f"--output-dir '{args.output_dir}' is a file, not a folder")
+    args.device = pick_device(args.device, parser)
+    return args
+
+
+def pick_device(name, parser):
+    cuda, mps = torch.cuda.is_available(), torch.backends.mps.is_available()
+    if name == "auto":
+        return torch.device("cuda" if cuda else "mps" if mps else "cpu")
+    if (name == "cuda" and not cuda) or (name == "mps" and not mps):
+        parser.error(f"--device {name} is not available on this machine; use --device cpu")
+    return torch.device(name)
+
+
+@dataclass
+class History:
+    """What the tutorial collects during a run, list by list."""
+
+    train_losses: list = field(default_factory=list)  # loss every log_interval batches
+    train_counter: list = field(default_factory=list)  # training examples seen by then
+    test_losses: list = field(default_factory=list)  # mean test loss, per test pass
+    test_accuracy: list = field(default_factory=list)  # percent correct, per test pass
+    test_counter: list = field(default_factory=list)  # examples seen at each test pass
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss stopped being a finite number."""
+
+
+# -- training function --------------------------------------------------------------------
+
+
+def train(epoch, neural_net, training_loader, optimizer, loss_function, history,
+          log_interval=100, device="cpu", max_batches=None):
+    """Train for one epoch; log and record the loss every `log_interval` batches.
+
+    Returns the mean training loss of the epoch. Raises TrainingDiverged, naming the
+    epoch and batch, as soon as the loss is not a finite number.
+    """
+    neural_net.train()
+    dataset_size = len(training_loader.dataset)
+    batch_size = training_loader.batch_size
+    total_loss, batches = 0.0, 0
+
+    for batch_idx, (images, labels) in enumerate(training_loader):
+        images, labels = images.to(device), labels.to(device)
+        optimizer.zero_grad()
+
+        output = neural_net(images)
+
+        loss = loss_function(output, labels)
+        loss_value = loss.item()
+        if not math.isfinite(loss_value):
+            raise TrainingDiverged(
+                f"the training loss became {loss_value} in epoch {epoch}, batch {batch_idx}: "
+                "the learning rate is probably too high for this data (try a smaller --lr)"
+            )
+
+        loss.backward()
+        optimizer.step()
+        total_loss += loss_value
+        batches += 1
+
+        if batch_idx % log_interval == 0:
+            print(f"Train Epoch: {epoch} [{batch_idx * batch_size}/{dataset_size} "
+                  f"({100 * batch_idx / len(training_loader):.0f}%)]\tLoss: {loss_value:.6f}")
+            history.train_losses.append(loss_value)
+            history.train_counter.append(batch_idx * batch_size + (epoch - 1) * dataset_size)
+
+        if max_batches is not None and batches >= max_batches:
+            break
+
+    return total_loss / max(batches, 1)
+
+
+# -- testing function -----------------------------------------------------------------------
+
+
+def test(neural_net, test_loader, loss_function, device="cpu"):
+    """Run the whole test set through the network, without learning from it.
+
+    Returns (mean loss per image, number correct, number of images).
+    """
+    neural_net.eval()
+    total_loss, correct, count = 0.0, 0, 0
+    with torch.no_grad():
+        for images, labels in test_loader:
+            images, labels = images.to(device), labels.to(device)
+            output = neural_net(images)
+            # loss_function averages over the batch; weight it by the batch's size
+            total_loss += loss_function(output, labels).item() * len(labels)
+            correct += (output.argmax(dim=1) == labels).sum().item()
+            count += len(labels)
+    return total_loss / count, correct, count
+
+
+def record_test(history, result, examples_seen):
+    """Append one test pass to the history and print its summary line."""
+    test_loss, correct, count = result
+    accuracy = 100 * correct / count
+    history.test_losses.append(test_loss)
+    history.test_accuracy.append(accuracy)
+    history.test_counter.append(examples_seen)
+    print(f"\nTest set: Avg. loss: {test_loss:.4f}, "
+          f"Accuracy: {correct}/{count} ({accuracy:.2f}%)\n")
+    return accuracy
+
+
+# -- saving what a run produced -----------------------------------------------------------
+
+
+def write_atomically(path, write):
+    """Call write(file) on a temporary file beside `path`, then rename it into place."""
+    path = Path(path)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            write(file)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def save_history(history, settings, output_dir):
+    path = Path(output_dir) / "history.json"
+    text = json.dumps({"settings": settings, **asdict(history)}, indent=1)
+    write_atomically(path, lambda file: file.write(text.encode()))
+    return path
+
+
+def plot_history(history, output_dir):
+    """Save the loss and accuracy plots as PNGs; return the figures and their paths."""
+    output_dir = Path(output_dir)
+
+    loss_figure, axes = plt.subplots(figsize=(8, 4.5))
+    axes.plot(history.train_counter, history.train_losses, color="tab:blue",
+              label="training loss")
+    axes.scatter(history.test_counter, history.test_losses, color="tab:red", zorder=3,
+                 label="test loss (mean)")
+    axes.set_xlabel("number of training examples seen")
+    axes.set_ylabel("cross-entropy loss")
+    axes.set_title("Loss")
+    axes.legend()
+    loss_figure.tight_layout()
+
+    accuracy_figure, axes = plt.subplots(figsize=(8, 4.5))
+    epochs = range(len(history.test_accuracy))
+    axes.plot(epochs, history.test_accuracy, marker="o", color="tab:green")
+    axes.set_xlabel("epoch (0 = before training)")
+    axes.set_ylabel("test accuracy (%)")
+    axes.set_title("Test accuracy")
+    axes.grid(alpha=0.3)
+    accuracy_figure.tight_layout()
+
+    paths = []
+    for figure, name in ((loss_figure, "losses.png"), (accuracy_figure, "accuracy.png")):
+        paths.append(output_dir / name)
+        figure.savefig(paths[-1], dpi=100)
+    return [loss_figure, accuracy_figure], paths
+
+
+def save_model(neural_net, settings, output_dir):
+    path = Path(output_dir) / "model.pt"
+    checkpoint = {"state_dict": neural_net.state_dict(), "settings": settings}
+    write_atomically(path, lambda file: torch.save(checkpoint, file))
+    return path
+
+
+# -- main -------------------------------------------------------------------------------------
+
+
+def run(args):
+    """Load the data, train and test; always save what was gathered. Returns an exit code."""
+    # Seed first, before the network and the loaders exist: the network's initial weights
+    # and the order of the shuffled batches both come from this seed.
+    torch.manual_seed(args.seed)
+
+    training_dataset = load_split(args.data_dir, "train")
+    test_dataset = load_split(args.data_dir, "test")
+
+    # the training loader shuffles with its own generator, so that its order depends on
+    # the seed alone; collate_batch lets it fetch each batch in one step
+    loader_generator = torch.Generator().manual_seed(args.seed)
+    training_loader = torch.utils.data.DataLoader(
+        training_dataset, batch_size=args.batch_size, shuffle=True,
+        generator=loader_generator, collate_fn=collate_batch)
+    test_loader = torch.utils.data.DataLoader(
+        test_dataset, batch_size=args.test_batch_size, shuffle=False,
+        collate_fn=collate_batch)
+
+    neural_net = NeuralNet().to(args.device)
+    loss_function = nn.CrossEntropyLoss()
+    optimizer = torch.optim.SGD(neural_net.parameters(), lr=args.lr,
+                                momentum=args.momentum)
+
+    history = History()
+    settings = {key: str(value) if isinstance(value, (Path, torch.device)) else value
+                for key, value in vars(args).items()}
+    output_dir = Path(args.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+
+    plan = "a dry run: one batch" if args.dry_run else f"{args.epochs} epoch(s)"
+    print(f"Training on {len(training_dataset)} images, testing on {len(test_dataset)}: "
+          f"{plan} on {args.device}")
+    start = time.perf_counter()
+    exit_code, ended = 0, "finished"
+    try:
+        if not args.dry_run:
+            record_test(history, test(neural_net, test_loader, loss_function, args.device), 0)
+        for epoch in range(1, args.epochs + 1):
+            epoch_start = time.perf_counter()
+            train_loss = train(epoch, neural_net, training_loader, optimizer, loss_function,
+                               history, args.log_interval, args.device,
+                               max_batches=1 if args.dry_run else None)
+            seen = args.batch_size if args.dry_run else epoch * len(training_dataset)
+            accuracy = record_test(
+                history, test(neural_net, test_loader, loss_function, args.device), seen)
+            print(f"Epoch {epoch}/{args.epochs}: train loss {train_loss:.4f}, test loss "
+                  f"{history.test_losses[-1]:.4f}, accuracy {accuracy:.2f}%, "
+                  f"{time.perf_counter() - epoch_start:.1f} s")
+            if epoch == 1 and not args.dry_run and accuracy < 20:
+                print(f"warning: after one epoch the test accuracy is {accuracy:.1f}%, "
+                      "close to guessing (10%); likely causes: images not scaled to [0, 1], "
+                      "labels that do not match the images, or a learning rate far too "
+                      "high or low (--lr)", file=sys.stderr)
+            if args.dry_run:
+                break
+    except TrainingDiverged as error:
+        print(f"error: {error}; the history so far is saved", file=sys.stderr)
+        exit_code, ended = 1, "stopped: the loss diverged"
+    except KeyboardInterrupt:
+        print("\nInterrupted: saving what was gathered so far", file=sys.stderr)
+        exit_code, ended = 130, "interrupted"
+    elapsed = time.perf_counter() - start
+
+    settings["ended"] = ended
+    written = [save_history(history, settings, output_dir)]
+    figures, paths = plot_history(history, output_dir)
+    written += paths
+    if args.save_model and exit_code == 0:
+        written.append(save_model(neural_net, settings, output_dir))
+
+    if history.test_accuracy:
+        print(f"Final test accuracy {history.test_accuracy[-1]:.2f}% "
+              f"(best {max(history.test_accuracy):.2f}%), {ended} in {elapsed:.1f} s")
+    print("Saved " + ", ".join(str(path) for path in written))
+
+    if not args.no_show and exit_code == 0 and display_available():
+        plt.show()
+    for figure in figures:
+        plt.close(figure)
+    return exit_code
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.no_show:
+        plt.switch_backend("Agg")
+    try:
+        if args.download:
+            from download import DownloadError, download_mnist
+            try:
+                download_mnist(args.data_dir)
+            except DownloadError as error:
+                print(f"error: {error}", file=sys.stderr)
+                return 1
+        return run(args)
+    except MNISTDataError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
