@@ -41,12 +41,20 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from torch.utils.data import default_collate
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 
 IMAGE_MAGIC_NUMBER = 2051
 LABEL_MAGIC_NUMBER = 2049
 IMAGE_SIZE = 28  # the network takes 28 x 28 = 784 inputs
 NUM_CLASSES = 10
+
+# the names of the ten classes, for plots and predictions: MNIST's digits, or the ten
+# kinds of clothing of Fashion-MNIST (the same file format, the same 28 x 28 grey images)
+DIGIT_CLASSES = [str(digit) for digit in range(NUM_CLASSES)]
+FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
+                   "Shirt", "Sneaker", "Bag", "Ankle boot"]
+CLASS_SETS = {"digits": DIGIT_CLASSES, "fashion": FASHION_CLASSES}
 
 # the four files, by split; each name may also appear as 'train-images.idx3-ubyte', the
 # form some extraction tools produce, and with or without '.gz'
@@ -71,6 +79,13 @@ REDOWNLOAD = "delete it and fetch it again (--download), or copy a good one in i
 
 class MNISTDataError(ValueError):
     """A data file that is missing, damaged, or not what it should be."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad flag gets a single line on stderr (and exit code 2)."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message} (see python {self.prog} --help)\n")
 
 
 class MNISTDataset(Dataset):
@@ -350,8 +365,9 @@ def mnist_paths(data_dir, split):
     """Return (images path, labels path) of `split` ('train' or 'test') in `data_dir`."""
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
+        problem = "is a file, not a folder" if data_dir.exists() else "does not exist"
         raise MNISTDataError(
-            f"the data folder '{data_dir}' does not exist: pass the folder that holds the "
+            f"the data folder '{data_dir}' {problem}: pass the folder that holds the "
             "MNIST files with --data-dir, or create it and fetch them with --download"
         )
     paths = []
@@ -373,6 +389,150 @@ def mnist_paths(data_dir, split):
 def load_split(data_dir, split):
     """The MNISTDataset of one split ('train' or 'test') found in `data_dir`."""
     return MNISTDataset(*mnist_paths(data_dir, split))
+
+
+# -- your own pictures in MNIST's form ---------------------------------------------------
+
+# How MNIST's digits were made: each digit's ink was scaled to fit a 20 x 20 box, keeping
+# its proportions (which left grey edges), then placed in the 28 x 28 image so that its
+# centre of mass lands in the middle. Measured over the training set, that centre of mass
+# is at row 14, column 14 (0-based, give or take 0.3 px): pictures are centred there too.
+DIGIT_BOX = 20
+DIGIT_CENTRE = 14.0
+INK_THRESHOLD = 0.3  # after stretching: brighter than this counts as ink for the crop
+PAPER_NOISE = 0.1  # ... and darker than this is the paper's grain, set to 0
+MIN_CONTRAST = 0.1  # less difference than this between paper and ink means no ink
+
+
+def prepare_digit_image(path):
+    """Turn an ordinary picture of one digit into a network input, the way MNIST did it.
+
+    The picture may be any size and any file Pillow reads (PNG, JPG, ...), in colour or
+    grey, dark ink on light paper or light ink on dark. The steps:
+
+        1. make it grey (transparent parts take the paper's colour)
+        2. invert it if the paper is lighter than the ink: MNIST's background is black
+        3. stretch the contrast, so the paper becomes 0 and the brightest ink 1
+        4. crop it to the bounding box of the ink
+        5. scale it to fit 20 x 20, keeping its proportions
+        6. paste it into a black 28 x 28 image with its centre of mass at the centre
+
+    Returns a float32 tensor of 784 values in [0, 1], like one row of
+    MNISTDataset.images. Raises MNISTDataError for a file that is not a readable picture
+    or a picture with no ink (all one colour).
+    """
+    pixels = _read_picture(path)  # 2-D, 0.0 = black to 1.0 = white
+
+    # 2. the border is mostly paper and the ink is mostly inside, so a border whose
+    # median is lighter than the picture's average means dark ink on light paper
+    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
+    if np.median(border) > pixels.mean():
+        pixels = 1.0 - pixels
+        border = 1.0 - border
+
+    # 3. stretch: the paper's level goes to 0, the brightest ink to 1
+    paper, ink = np.median(border), pixels.max()
+    if ink - paper < MIN_CONTRAST:
+        raise MNISTDataError(
+            f"'{path}' has no ink to read: the picture is all one colour (or nearly); "
+            "expected one digit drawn darker or lighter than its background"
+        )
+    pixels = np.clip((pixels - paper) / (ink - paper), 0.0, 1.0)
+    pixels[pixels < PAPER_NOISE] = 0.0
+
+    # 4. crop to the rows and columns that hold ink
+    rows = np.flatnonzero((pixels > INK_THRESHOLD).any(axis=1))
+    columns = np.flatnonzero((pixels > INK_THRESHOLD).any(axis=0))
+    pixels = pixels[rows[0]:rows[-1] + 1, columns[0]:columns[-1] + 1]
+
+    # 5. scale the longer side to 20 pixels; BOX averages the pixels it shrinks together
+    # (the grey edges MNIST has), LANCZOS keeps an enlarged one smooth
+    height, width = pixels.shape
+    scale = DIGIT_BOX / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    resample = Image.BOX if scale < 1 else Image.LANCZOS
+    digit = Image.fromarray(pixels.astype(np.float32)).resize(size, resample)
+    digit = np.clip(np.asarray(digit), 0.0, 1.0)  # LANCZOS can overshoot a little
+
+    # 6. shift by the centre-of-mass offset; a very lopsided digit is kept whole instead
+    height, width = digit.shape
+    centre_row = (digit.sum(axis=1) * np.arange(height)).sum() / digit.sum()
+    centre_column = (digit.sum(axis=0) * np.arange(width)).sum() / digit.sum()
+    top = min(max(round(DIGIT_CENTRE - centre_row), 0), IMAGE_SIZE - height)
+    left = min(max(round(DIGIT_CENTRE - centre_column), 0), IMAGE_SIZE - width)
+    image = np.zeros((IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)
+    image[top:top + height, left:left + width] = digit
+    return torch.from_numpy(image).view(-1)
+
+
+def _read_picture(path):
+    """Open a picture with Pillow; return it as a 2-D float array, 0 black to 1 white."""
+    path = Path(path)
+    try:
+        with Image.open(path) as picture:
+            picture.load()  # decode it all now, so that a damaged file fails here
+            picture = ImageOps.exif_transpose(picture)  # a phone photo, turned upright
+            return _grey_levels(picture)
+    except FileNotFoundError:
+        raise MNISTDataError(
+            f"the picture '{path}' does not exist: check the path"
+        ) from None
+    except IsADirectoryError:
+        raise MNISTDataError(
+            f"'{path}' is a folder, but a picture (PNG, JPG, ...) was expected"
+        ) from None
+    except PermissionError:
+        raise MNISTDataError(
+            f"'{path}' cannot be read (permission denied): check the file's permissions"
+        ) from None
+    except UnidentifiedImageError:
+        raise MNISTDataError(
+            f"'{path}' is not a picture: expected a PNG, JPG or other image file, found "
+            f"{describe_start(path)}"
+        ) from None
+    except Image.DecompressionBombError:
+        raise MNISTDataError(
+            f"'{path}' is too large a picture to open safely: make it smaller first"
+        ) from None
+    except (OSError, SyntaxError, ValueError) as error:
+        raise MNISTDataError(
+            f"'{path}' could not be read as a picture ({error}): the file is probably "
+            "damaged or cut short; save or export it again as PNG or JPG"
+        ) from None
+
+
+def _grey_levels(picture):
+    """The picture's grey levels in [0, 1] (0 = black), whatever its colour mode."""
+    if picture.mode in ("I", "F") or picture.mode.startswith("I;16"):
+        # 16- or 32-bit grey: any range will do, the contrast is stretched later
+        values = np.asarray(picture, dtype=np.float32)
+        low, high = values.min(), values.max()
+        return (values - low) / (high - low) if high > low else np.zeros_like(values)
+
+    if "A" not in picture.getbands() and "transparency" not in picture.info:
+        return np.asarray(picture.convert("L"), dtype=np.float32) / 255
+
+    # Transparent parts have no colour of their own: give them the paper's colour, the
+    # opposite of the ink's (the opaque pixels' median: ink alone on a clear background)
+    picture = picture.convert("RGBA")
+    grey = np.asarray(picture.convert("L"), dtype=np.float32) / 255
+    opacity = np.asarray(picture.getchannel("A"), dtype=np.float32) / 255
+    opaque = grey[opacity > 0.5]
+    if opaque.size == 0:
+        return np.zeros_like(grey)  # nothing visible at all: found empty later
+    paper = 1.0 if np.median(opaque) < 0.5 else 0.0
+    return grey * opacity + paper * (1 - opacity)
+
+
+def describe_start(path, size=16):
+    """Say what a file starts with, for error messages: nothing, text, or which bytes."""
+    with open(path, "rb") as file:
+        start = file.read(size)
+    if not start:
+        return "an empty file"
+    if all(32 <= byte < 127 or byte in b"\t\n\r" for byte in start):
+        return f"text starting with {start.decode('ascii')!r}"
+    return f"data starting with the bytes {start[:8].hex(' ')}"
 
 
 # -- drawing a digit --------------------------------------------------------------------------
@@ -402,7 +562,7 @@ def draw_image(images_root, labels_root, image_idx, output_path=None, show=None)
     print(f"Label: {label.item()}")
 
     figure, axes = plt.subplots(figsize=(3, 3))
-    axes.imshow(image, cmap="gray")
+    axes.imshow(image.numpy(), cmap="gray")
     axes.set_title(f"{Path(images_root).name} [{image_idx}]: label {label.item()}",
                    fontsize=8)
     axes.axis("off")
@@ -417,7 +577,8 @@ def draw_image(images_root, labels_root, image_idx, output_path=None, show=None)
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
+        prog="MNISTDataset.py",
         description="Draw one digit of the MNIST training set and one of the test set, "
         "with their labels."
     )
@@ -431,7 +592,8 @@ def parse_args(argv=None):
                         help="only save the PNGs, never open a window (default: show "
                         "them when there is a display)")
     parser.add_argument("--download", action="store_true",
-                        help="fetch the MNIST files that are missing from --data-dir first")
+                        help="fetch the MNIST files that are missing from --data-dir first "
+                        "(default: off)")
     return parser.parse_args(argv)
 
 

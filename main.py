@@ -8,20 +8,31 @@ It reads in the tutorial's order: imports, data loaders and parameters, the trai
 function, the testing function, and main. A run prints the tutorial's training lines and
 a test summary per epoch, then saves into --output-dir (default results/):
 
-    losses.png     training loss every --log-interval batches, test loss at each epoch end
-    accuracy.png   test accuracy before training and after every epoch
-    history.json   the five lists the plots are drawn from, with the run's settings
-    model.pt       the trained weights, with --save-model
+    losses.png            training loss every --log-interval batches, test loss per epoch
+    accuracy.png          test accuracy before training and after every epoch
+    confusion_matrix.png  for each true class, what the last test pass predicted
+    misclassified.png     up to 36 test images the last test pass got wrong
+    history.json          the five lists the plots are drawn from, with the run's settings
+    model.pt              the trained weights and class names, with --save-model
 
-Bad input (a missing or damaged data file, a flag out of range) ends the run with one line
-on stderr and exit code 2. A training run that breaks off (Ctrl-C, a loss that is no
-longer a number) still saves the history and plots gathered so far.
+A saved model can be used again without training:
+
+    python main.py --evaluate results/model.pt        # test it, save the two test plots
+    python main.py --predict my7.png photo.jpg        # classify your own pictures
+
+The same network learns any MNIST-format data set; --classes names its ten classes
+(--classes fashion for Fashion-MNIST).
+
+Bad input (a missing or damaged data file or picture, a file that is not a checkpoint, a
+flag out of range) ends the run with one line on stderr and exit code 2. A training run
+that breaks off (Ctrl-C, a loss that is no longer a number) still saves the history and
+plots gathered so far.
 """
 
 # -- imports ----------------------------------------------------------------------------------
 
 from NeuralNetwork import NeuralNet
-from MNISTDataset import MNISTDataError, collate_batch, display_available, load_split
+from MNISTDataset import MNISTDataset, MNISTDataError, collate_batch, mnist_paths
 import torch.nn as nn
 import torch
 import matplotlib.pyplot as plt
@@ -29,12 +40,15 @@ import matplotlib.pyplot as plt
 import argparse
 import json
 import math
-import os
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from MNISTDataset import CLASS_SETS, DIGIT_CLASSES, NUM_CLASSES, OneLineParser
+from MNISTDataset import display_available, prepare_digit_image
+from checkpoint import CheckpointError, load_checkpoint, save_model, write_atomically
+from pictures import plot_predictions, save_test_plots
 
 
 # -- data loaders and parameters ------------------------------------------------------------
@@ -47,25 +61,38 @@ def positive_int(text):
     return value
 
 
+FLOAT32_MAX = torch.finfo(torch.float32).max  # the weights are float32
+
+
 def positive_float(text):
     value = float(text)
-    if not value > 0 or not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be a number above 0, got {text}")
+    if not 0 < value <= FLOAT32_MAX:
+        raise argparse.ArgumentTypeError(
+            f"must be a number above 0 and at most {FLOAT32_MAX:.3g}, got {text}")
     return value
 
 
 def non_negative_float(text):
     value = float(text)
-    if not value >= 0 or not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be a number of at least 0, got {text}")
+    if not 0 <= value <= FLOAT32_MAX:
+        raise argparse.ArgumentTypeError(
+            f"must be a number from 0 to {FLOAT32_MAX:.3g}, got {text}")
     return value
 
 
-class OneLineParser(argparse.ArgumentParser):
-    """argparse, but a bad flag gets a single line on stderr (and exit code 2)."""
-
-    def error(self, message):
-        self.exit(2, f"error: {message} (see python {self.prog} --help)\n")
+def class_names(text):
+    """--classes: 'digits', 'fashion', or ten different names separated by commas."""
+    if text in CLASS_SETS:
+        return list(CLASS_SETS[text])
+    names = [name.strip() for name in text.split(",")]
+    if len(names) != NUM_CLASSES:
+        raise argparse.ArgumentTypeError(
+            f"expected digits, fashion or {NUM_CLASSES} names separated by commas, got "
+            f"{len(names)} name{'s' if len(names) != 1 else ''} in {text!r}")
+    if not all(names) or len(set(names)) != NUM_CLASSES:
+        raise argparse.ArgumentTypeError(
+            f"the {NUM_CLASSES} class names must all differ and none be empty: {text!r}")
+    return names
 
 
 def parse_args(argv=None):
@@ -106,9 +133,27 @@ def parse_args(argv=None):
     parser.add_argument("--download", action="store_true",
                         help="fetch the MNIST files missing from --data-dir first "
                         "(default: off)")
+    parser.add_argument("--classes", type=class_names, default=None,
+                        help="names of the ten classes, for plots and predictions: "
+                        "digits, fashion (Fashion-MNIST) or ten names separated by "
+                        "commas (default: digits, or the checkpoint's own with "
+                        "--evaluate and --predict)")
+    use = parser.add_mutually_exclusive_group()
+    use.add_argument("--evaluate", metavar="PATH",
+                     help="no training: test the model saved at PATH on the test set of "
+                     "--data-dir and save its test plots (default: off)")
+    use.add_argument("--predict", metavar="IMAGE", nargs="+",
+                     help="no training: classify your own pictures (PNG, JPG, ...) with "
+                     "the model at --checkpoint, and save them as the network sees them "
+                     "in predictions.png in --output-dir (default: off)")
+    parser.add_argument("--checkpoint", metavar="PATH", default="results/model.pt",
+                        help="the saved model --predict uses (default: results/model.pt)")
     args = parser.parse_args(argv)
 
-    if not args.download and not Path(args.data_dir).is_dir():
+    if args.save_model and (args.evaluate or args.predict):
+        parser.error("--save-model saves a model after training; --evaluate and "
+                     "--predict do not train, so leave it out")
+    if not args.download and not args.predict and not Path(args.data_dir).is_dir():
         parser.error(
             f"--data-dir '{args.data_dir}' is not a folder; pass the folder that holds "
             "the MNIST files, or add --download to fetch them into it"
@@ -192,10 +237,12 @@ def train(epoch, neural_net, training_loader, optimizer, loss_function, history,
 # -- testing function -----------------------------------------------------------------------
 
 
-def test(neural_net, test_loader, loss_function, device="cpu"):
+def test(neural_net, test_loader, loss_function, device="cpu", predictions=None):
     """Run the whole test set through the network, without learning from it.
 
-    Returns (mean loss per image, number correct, number of images).
+    Returns (mean loss per image, number correct, number of images). When `predictions`
+    is a list, each batch's predicted classes are appended to it as a tensor (on the CPU,
+    in the loader's order), for the confusion matrix and the misclassified images.
     """
     neural_net.eval()
     total_loss, correct, count = 0.0, 0, 0
@@ -205,8 +252,11 @@ def test(neural_net, test_loader, loss_function, device="cpu"):
             output = neural_net(images)
             # loss_function averages over the batch; weight it by the batch's size
             total_loss += loss_function(output, labels).item() * len(labels)
-            correct += (output.argmax(dim=1) == labels).sum().item()
+            predicted = output.argmax(dim=1)
+            correct += (predicted == labels).sum().item()
             count += len(labels)
+            if predictions is not None:
+                predictions.append(predicted.cpu())
     return total_loss / count, correct, count
 
 
@@ -223,19 +273,6 @@ def record_test(history, result, examples_seen):
 
 
 # -- saving what a run produced -----------------------------------------------------------
-
-
-def write_atomically(path, write):
-    """Call write(file) on a temporary file beside `path`, then rename it into place."""
-    path = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            write(file)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def save_history(history, settings, output_dir):
@@ -276,11 +313,60 @@ def plot_history(history, output_dir):
     return [loss_figure, accuracy_figure], paths
 
 
-def save_model(neural_net, settings, output_dir):
-    path = Path(output_dir) / "model.pt"
-    checkpoint = {"state_dict": neural_net.state_dict(), "settings": settings}
-    write_atomically(path, lambda file: torch.save(checkpoint, file))
-    return path
+# -- using a saved model ------------------------------------------------------------------
+
+
+def classify(neural_net, images, device="cpu"):
+    """The network's probability for each class: the softmax of its outputs, (N, 10)."""
+    neural_net.eval()
+    with torch.no_grad():
+        return torch.softmax(neural_net(images.to(device)), dim=1).cpu()
+
+
+def evaluate(args):
+    """--evaluate: test a saved model on the test set, save its test plots. Exit code."""
+    neural_net, saved_classes, _ = load_checkpoint(args.evaluate, args.device)
+    classes = args.classes or saved_classes or DIGIT_CLASSES
+    test_dataset = MNISTDataset(*mnist_paths(args.data_dir, "test"))
+    test_loader = torch.utils.data.DataLoader(
+        test_dataset, batch_size=args.test_batch_size, shuffle=False,
+        collate_fn=collate_batch)
+    print(f"Testing {args.evaluate} on the {len(test_dataset)} test images in "
+          f"{args.data_dir}")
+
+    predicted = []
+    result = test(neural_net, test_loader, nn.CrossEntropyLoss(), args.device, predicted)
+    record_test(History(), result, 0)
+
+    output_dir = Path(args.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    written = save_test_plots(test_dataset, torch.cat(predicted), classes, output_dir)
+    print("Saved " + ", ".join(str(path) for path in written))
+    return 0
+
+
+def predict(args):
+    """--predict: classify the given pictures, one line each, and save predictions.png."""
+    neural_net, saved_classes, _ = load_checkpoint(args.checkpoint, args.device)
+    classes = args.classes or saved_classes or DIGIT_CLASSES
+    images = torch.stack([prepare_digit_image(path) for path in args.predict])
+    probabilities = classify(neural_net, images, args.device)
+
+    for name, chances in zip(args.predict, probabilities):
+        top = chances.topk(3)
+        ranked = ", ".join(f"{classes[index]} {100 * chance:.1f}%"
+                           for chance, index in zip(top.values, top.indices))
+        print(f"{name}: {classes[top.indices[0]]}  ({ranked})")
+
+    output_dir = Path(args.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    path = output_dir / "predictions.png"
+    figure = plot_predictions(images, args.predict, probabilities, classes, path)
+    print(f"Saved {path}")
+    if not args.no_show and display_available():
+        plt.show()
+    plt.close(figure)
+    return 0
 
 
 # -- main -------------------------------------------------------------------------------------
@@ -292,8 +378,10 @@ def run(args):
     # and the order of the shuffled batches both come from this seed.
     torch.manual_seed(args.seed)
 
-    training_dataset = load_split(args.data_dir, "train")
-    test_dataset = load_split(args.data_dir, "test")
+    train_images, train_labels = mnist_paths(args.data_dir, "train")
+    test_images, test_labels = mnist_paths(args.data_dir, "test")
+    training_dataset = MNISTDataset(train_images, train_labels)
+    test_dataset = MNISTDataset(test_images, test_labels)
 
     # the training loader shuffles with its own generator, so that its order depends on
     # the seed alone; collate_batch lets it fetch each batch in one step
@@ -311,8 +399,10 @@ def run(args):
                                 momentum=args.momentum)
 
     history = History()
+    classes = args.classes or DIGIT_CLASSES
     settings = {key: str(value) if isinstance(value, (Path, torch.device)) else value
                 for key, value in vars(args).items()}
+    settings["classes"] = classes
     output_dir = Path(args.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
 
@@ -321,17 +411,26 @@ def run(args):
           f"{plan} on {args.device}")
     start = time.perf_counter()
     exit_code, ended = 0, "finished"
+    # the classes predicted by the latest finished test pass, for the confusion matrix and
+    # the misclassified images (the test loader does not shuffle: dataset order)
+    last_predicted = None
     try:
         if not args.dry_run:
-            record_test(history, test(neural_net, test_loader, loss_function, args.device), 0)
+            predicted = []
+            result = test(neural_net, test_loader, loss_function, args.device, predicted)
+            record_test(history, result, 0)
+            last_predicted = torch.cat(predicted)
         for epoch in range(1, args.epochs + 1):
             epoch_start = time.perf_counter()
             train_loss = train(epoch, neural_net, training_loader, optimizer, loss_function,
                                history, args.log_interval, args.device,
                                max_batches=1 if args.dry_run else None)
-            seen = args.batch_size if args.dry_run else epoch * len(training_dataset)
-            accuracy = record_test(
-                history, test(neural_net, test_loader, loss_function, args.device), seen)
+            seen = (min(args.batch_size, len(training_dataset)) if args.dry_run
+                    else epoch * len(training_dataset))
+            predicted = []
+            result = test(neural_net, test_loader, loss_function, args.device, predicted)
+            accuracy = record_test(history, result, seen)
+            last_predicted = torch.cat(predicted)
             print(f"Epoch {epoch}/{args.epochs}: train loss {train_loss:.4f}, test loss "
                   f"{history.test_losses[-1]:.4f}, accuracy {accuracy:.2f}%, "
                   f"{time.perf_counter() - epoch_start:.1f} s")
@@ -354,8 +453,10 @@ def run(args):
     written = [save_history(history, settings, output_dir)]
     figures, paths = plot_history(history, output_dir)
     written += paths
+    if last_predicted is not None:  # only after at least one whole test pass
+        written += save_test_plots(test_dataset, last_predicted, classes, output_dir)
     if args.save_model and exit_code == 0:
-        written.append(save_model(neural_net, settings, output_dir))
+        written.append(save_model(neural_net, settings, output_dir, classes))
 
     if history.test_accuracy:
         print(f"Final test accuracy {history.test_accuracy[-1]:.2f}% "
@@ -374,6 +475,8 @@ def main(argv=None):
     if args.no_show:
         plt.switch_backend("Agg")
     try:
+        if args.predict:
+            return predict(args)
         if args.download:
             from download import DownloadError, download_mnist
             try:
@@ -381,10 +484,15 @@ def main(argv=None):
             except DownloadError as error:
                 print(f"error: {error}", file=sys.stderr)
                 return 1
+        if args.evaluate:
+            return evaluate(args)
         return run(args)
-    except MNISTDataError as error:
+    except (MNISTDataError, CheckpointError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # while loading or predicting (run() handles training's)
+        print("\nInterrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":
