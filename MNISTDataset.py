@@ -122,7 +122,8 @@ class MNISTDataset(Dataset):
             raise MNISTDataError(
                 f"'{image_data_root}' holds {self.num_images} images but "
                 f"'{label_data_root}' holds {self.num_labels} labels: every image needs "
-                "one label, so check that both files are of the same split (train or t10k)"
+                "one label, so check that both files are of the same split (train or "
+                "t10k)"
             )
 
     def __len__(self):
@@ -141,7 +142,8 @@ class MNISTDataset(Dataset):
     def image_init_dataset(self):
         """Read the images file into `images`, an (N, 784) float32 tensor in [0, 1]."""
         header, pixels = read_idx(self.image_data_root, "images")
-        self.image_magic_number, self.num_images, self.image_rows, self.image_columns = header
+        (self.image_magic_number, self.num_images,
+         self.image_rows, self.image_columns) = header
 
         # one conversion to float32, then scaled in place: 0 -> 0.0 and 255 -> 1.0 exactly
         images = torch.from_numpy(np.frombuffer(pixels, dtype=np.uint8))
@@ -190,7 +192,7 @@ def collate_batch(batch):
     return default_collate(batch)
 
 
-# -- reading and checking one IDX file ----------------------------------------------------
+# -- reading and checking one IDX file -----------------------------------------------
 
 
 def read_idx(path, kind):
@@ -206,7 +208,8 @@ def read_idx(path, kind):
             compressed = raw.read(2) == b"\x1f\x8b"
             raw.seek(0)
             if not compressed:
-                return _read_idx_stream(raw, path, kind, want, os.fstat(raw.fileno()).st_size)
+                size = os.fstat(raw.fileno()).st_size
+                return _read_idx_stream(raw, path, kind, want, size)
             with gzip.GzipFile(fileobj=raw) as stream:
                 try:
                     return _read_idx_stream(stream, path, kind, want, None)
@@ -236,8 +239,8 @@ def _read_idx_stream(stream, path, kind, want, file_size):
     _check_magic(start, path, kind, want)
     if len(start) < header_size:
         raise MNISTDataError(
-            f"'{path}' ends after {len(start)} bytes, inside the {header_size}-byte header "
-            f"of {want}: the file is cut short; {REDOWNLOAD}"
+            f"'{path}' ends after {len(start)} bytes, inside the {header_size}-byte "
+            f"header of {want}: the file is cut short; {REDOWNLOAD}"
         )
 
     header = tuple(int(v) for v in np.frombuffer(bytes(start), dtype=">i4"))
@@ -288,14 +291,14 @@ def _check_magic(start, path, kind, want):
         )
     if magic[1:] == b"\x08\x00\x00":
         raise MNISTDataError(
-            f"'{path}' has its header in little-endian byte order ({magic.hex(' ')}); IDX "
-            f"headers are big-endian ({bytes((0, 0, 8, ndim)).hex(' ')}): the file was "
-            "written by a tool that got the byte order wrong"
+            f"'{path}' has its header in little-endian byte order ({magic.hex(' ')}); "
+            f"IDX headers are big-endian ({bytes((0, 0, 8, ndim)).hex(' ')}): the file "
+            "was written by a tool that got the byte order wrong"
         )
     if lead[:1] == b"<" or lead[:9].lower() == b"<!doctype":
         raise MNISTDataError(
-            f"'{path}' is a web page (it starts with {bytes(lead[:15])!r}), not MNIST data: "
-            f"a failed download saved an error page in its place; {REDOWNLOAD}"
+            f"'{path}' is a web page (it starts with {bytes(lead[:15])!r}), not MNIST "
+            f"data: a failed download saved an error page in its place; {REDOWNLOAD}"
         )
     if magic[:2] == b"PK":
         raise MNISTDataError(
@@ -305,8 +308,8 @@ def _check_magic(start, path, kind, want):
     if len(magic) == 4 and magic[:2] == b"\x00\x00" and magic[3] == ndim:
         type_name = IDX_TYPES.get(magic[2], "an unknown type")
         raise MNISTDataError(
-            f"'{path}' stores {type_name} values (type code 0x{magic[2]:02X}); this loader "
-            "reads unsigned bytes (0x08) only, as MNIST uses"
+            f"'{path}' stores {type_name} values (type code 0x{magic[2]:02X}); this "
+            "loader reads unsigned bytes (0x08) only, as MNIST uses"
         )
     if len(magic) == 4 and magic[:2] == b"\x00\x00" and magic[2] in IDX_TYPES:
         raise MNISTDataError(
@@ -325,10 +328,11 @@ def _raise_size_mismatch(path, kind, sizes, expected, found):
     if found < expected:
         problem = f"holds only {found:,}: the file is cut short"
     else:
-        problem = f"holds {found - expected:,} bytes more: the file has data after its end"
+        problem = (f"holds {found - expected:,} bytes more: the file has data after "
+                   "its end")
     raise MNISTDataError(
-        f"'{path}' has a header that promises {shape} = {expected:,} bytes of {kind}, but "
-        f"the file {problem}; {REDOWNLOAD}"
+        f"'{path}' has a header that promises {shape} = {expected:,} bytes of {kind}, "
+        f"but the file {problem}; {REDOWNLOAD}"
     )
 
 
@@ -352,7 +356,7 @@ def _count_rest(stream):
     return count
 
 
-# -- finding the files in a folder ----------------------------------------------------------
+# -- finding the files in a folder ---------------------------------------------------
 
 
 def file_candidates(name):
@@ -378,9 +382,9 @@ def mnist_paths(data_dir, split):
             holds = ", ".join(present[:12]) + (", ..." if len(present) > 12 else "")
             raise MNISTDataError(
                 f"no {'training' if split == 'train' else 'test'} {what} file in "
-                f"'{data_dir}' (looked for {', '.join(file_candidates(name))}; the folder "
-                f"{'holds ' + holds if present else 'is empty'}): fetch the MNIST files "
-                "with --download, or copy them there (see the README)"
+                f"'{data_dir}' (looked for {', '.join(file_candidates(name))}; the "
+                f"folder {'holds ' + holds if present else 'is empty'}): fetch the MNIST "
+                "files with --download, or copy them there (see the README)"
             )
         paths.append(found[0])
     return tuple(paths)
@@ -391,7 +395,7 @@ def load_split(data_dir, split):
     return MNISTDataset(*mnist_paths(data_dir, split))
 
 
-# -- your own pictures in MNIST's form ---------------------------------------------------
+# -- your own pictures in MNIST's form -----------------------------------------------
 
 # How MNIST's digits were made: each digit's ink was scaled to fit a 20 x 20 box, keeping
 # its proportions (which left grey edges), then placed in the 28 x 28 image so that its
@@ -535,7 +539,7 @@ def describe_start(path, size=16):
     return f"data starting with the bytes {start[:8].hex(' ')}"
 
 
-# -- drawing a digit --------------------------------------------------------------------------
+# -- drawing a digit -----------------------------------------------------------------
 
 
 def display_available():
@@ -592,8 +596,8 @@ def parse_args(argv=None):
                         help="only save the PNGs, never open a window (default: show "
                         "them when there is a display)")
     parser.add_argument("--download", action="store_true",
-                        help="fetch the MNIST files that are missing from --data-dir first "
-                        "(default: off)")
+                        help="fetch the MNIST files that are missing from --data-dir "
+                        "first (default: off)")
     return parser.parse_args(argv)
 
 

@@ -29,7 +29,7 @@ that breaks off (Ctrl-C, a loss that is no longer a number) still saves the hist
 plots gathered so far.
 """
 
-# -- imports ----------------------------------------------------------------------------------
+# -- imports --------------------------------------------------------------------------
 
 from NeuralNetwork import NeuralNet
 from MNISTDataset import MNISTDataset, MNISTDataError, collate_batch, mnist_paths
@@ -51,13 +51,14 @@ from checkpoint import CheckpointError, load_checkpoint, save_model, write_atomi
 from pictures import plot_predictions, save_test_plots
 
 
-# -- data loaders and parameters ------------------------------------------------------------
+# -- data loaders and parameters -----------------------------------------------------
 
 
 def positive_int(text):
     value = int(text)
     if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text}")
+        raise argparse.ArgumentTypeError(
+            f"must be a whole number of at least 1, got {text}")
     return value
 
 
@@ -127,7 +128,8 @@ def parse_args(argv=None):
     parser.add_argument("--dry-run", action="store_true",
                         help="one training batch and one test pass, to check the setup "
                         "(default: off)")
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
+    parser.add_argument("--device", default="auto",
+                        choices=["auto", "cpu", "cuda", "mps"],
                         help="where to train; auto picks cuda, then mps, then cpu "
                         "(default: auto)")
     parser.add_argument("--download", action="store_true",
@@ -169,7 +171,8 @@ def pick_device(name, parser):
     if name == "auto":
         return torch.device("cuda" if cuda else "mps" if mps else "cpu")
     if (name == "cuda" and not cuda) or (name == "mps" and not mps):
-        parser.error(f"--device {name} is not available on this machine; use --device cpu")
+        parser.error(
+            f"--device {name} is not available on this machine; use --device cpu")
     return torch.device(name)
 
 
@@ -188,7 +191,7 @@ class TrainingDiverged(RuntimeError):
     """The loss stopped being a finite number."""
 
 
-# -- training function --------------------------------------------------------------------
+# -- training function ---------------------------------------------------------------
 
 
 def train(epoch, neural_net, training_loader, optimizer, loss_function, history,
@@ -213,8 +216,9 @@ def train(epoch, neural_net, training_loader, optimizer, loss_function, history,
         loss_value = loss.item()
         if not math.isfinite(loss_value):
             raise TrainingDiverged(
-                f"the training loss became {loss_value} in epoch {epoch}, batch {batch_idx}: "
-                "the learning rate is probably too high for this data (try a smaller --lr)"
+                f"the training loss became {loss_value} in epoch {epoch}, batch "
+                f"{batch_idx}: the learning rate is probably too high for this data (try "
+                "a smaller --lr)"
             )
 
         loss.backward()
@@ -223,10 +227,12 @@ def train(epoch, neural_net, training_loader, optimizer, loss_function, history,
         batches += 1
 
         if batch_idx % log_interval == 0:
+            percent = 100 * batch_idx / len(training_loader)
             print(f"Train Epoch: {epoch} [{batch_idx * batch_size}/{dataset_size} "
-                  f"({100 * batch_idx / len(training_loader):.0f}%)]\tLoss: {loss_value:.6f}")
+                  f"({percent:.0f}%)]\tLoss: {loss_value:.6f}")
             history.train_losses.append(loss_value)
-            history.train_counter.append(batch_idx * batch_size + (epoch - 1) * dataset_size)
+            history.train_counter.append(
+                (batch_idx * batch_size) + ((epoch - 1) * dataset_size))
 
         if max_batches is not None and batches >= max_batches:
             break
@@ -234,7 +240,7 @@ def train(epoch, neural_net, training_loader, optimizer, loss_function, history,
     return total_loss / max(batches, 1)
 
 
-# -- testing function -----------------------------------------------------------------------
+# -- testing function ----------------------------------------------------------------
 
 
 def test(neural_net, test_loader, loss_function, device="cpu", predictions=None):
@@ -272,7 +278,7 @@ def record_test(history, result, examples_seen):
     return accuracy
 
 
-# -- saving what a run produced -----------------------------------------------------------
+# -- saving what a run produced ------------------------------------------------------
 
 
 def save_history(history, settings, output_dir):
@@ -313,7 +319,7 @@ def plot_history(history, output_dir):
     return [loss_figure, accuracy_figure], paths
 
 
-# -- using a saved model ------------------------------------------------------------------
+# -- using a saved model -------------------------------------------------------------
 
 
 def classify(neural_net, images, device="cpu"):
@@ -369,11 +375,11 @@ def predict(args):
     return 0
 
 
-# -- main -------------------------------------------------------------------------------------
+# -- main ----------------------------------------------------------------------------
 
 
 def run(args):
-    """Load the data, train and test; always save what was gathered. Returns an exit code."""
+    """Load the data, train and test, and save what was gathered. Returns an exit code."""
     # Seed first, before the network and the loaders exist: the network's initial weights
     # and the order of the shuffled batches both come from this seed.
     torch.manual_seed(args.seed)
@@ -412,6 +418,9 @@ def run(args):
           f"{plan} on {args.device}")
     start = time.perf_counter()
     exit_code, ended = 0, "finished"
+    # NOTE: as in the tutorial, the test set is also what each epoch is judged on, so the
+    # best epoch's accuracy is a little optimistic; a separate validation split would fix
+    # that, at the price of departing from the tutorial's numbers.
     # the classes predicted by the latest finished test pass, for the confusion matrix and
     # the misclassified images (the test loader does not shuffle: dataset order)
     last_predicted = None
@@ -423,8 +432,8 @@ def run(args):
             last_predicted = torch.cat(predicted)
         for epoch in range(1, args.epochs + 1):
             epoch_start = time.perf_counter()
-            train_loss = train(epoch, neural_net, training_loader, optimizer, loss_function,
-                               history, args.log_interval, args.device,
+            train_loss = train(epoch, neural_net, training_loader, optimizer,
+                               loss_function, history, args.log_interval, args.device,
                                max_batches=1 if args.dry_run else None)
             seen = (min(args.batch_size, len(training_dataset)) if args.dry_run
                     else epoch * len(training_dataset))
@@ -437,9 +446,9 @@ def run(args):
                   f"{time.perf_counter() - epoch_start:.1f} s")
             if epoch == 1 and not args.dry_run and accuracy < 20:
                 print(f"warning: after one epoch the test accuracy is {accuracy:.1f}%, "
-                      "close to guessing (10%); likely causes: images not scaled to [0, 1], "
-                      "labels that do not match the images, or a learning rate far too "
-                      "high or low (--lr)", file=sys.stderr)
+                      "close to guessing (10%); likely causes: images not scaled to "
+                      "[0, 1], labels that do not match the images, or a learning rate "
+                      "far too high or low (--lr)", file=sys.stderr)
             if args.dry_run:
                 break
     except TrainingDiverged as error:

@@ -121,7 +121,7 @@ class BackgroundLoad:
         return time.perf_counter(), busy, own
 
 
-# -- (a) the tutorial's code, as printed in the tutorial ------------------------------
+# -- (a) the tutorial's code, as printed in the tutorial -----------------------------
 
 
 class TutorialDataset(Dataset):
@@ -273,7 +273,7 @@ def tutorial_run(data_dir, epochs, output_dir):
     fig.savefig(Path(output_dir) / "tutorial.png")
 
 
-# -- the three pipelines, one per worker process --------------------------------------
+# -- the three pipelines, one per worker process -------------------------------------
 
 
 # Each worker does one load and trains on it, so that its peak RSS is a real run's:
@@ -458,7 +458,7 @@ def run_worker(args):
     print(json.dumps(result) if args.json else result)
 
 
-# -- the parent: start the workers and the whole programs, then report ----------------
+# -- the parent: start the workers and the whole programs, then report ---------------
 
 
 def wait_for_quiet(max_wait):

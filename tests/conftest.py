@@ -35,7 +35,7 @@ LABEL_NAMES = {"train": "train-labels-idx1-ubyte", "test": "t10k-labels-idx1-uby
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-# -- writing IDX files -----------------------------------------------------------------
+# -- writing IDX files ---------------------------------------------------------------
 
 
 def idx_bytes(data, magic=None, dims=None, extra=b"", truncate=None, little_endian=False):
@@ -113,7 +113,7 @@ def tiny_mnist(tmp_path_factory):
     return make_mnist_folder(tmp_path_factory.mktemp("tiny-mnist"))
 
 
-# -- running the scripts ---------------------------------------------------------------
+# -- running the scripts -------------------------------------------------------------
 
 
 def headless_env():

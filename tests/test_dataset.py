@@ -36,7 +36,7 @@ def write_pair(folder, images, labels, gzip=True, names=("images", "labels")):
     return image_path, label_path
 
 
-# -- tiny files: values, types and shapes come out exactly -----------------------------
+# -- tiny files: values, types and shapes come out exactly ---------------------------
 
 
 @pytest.mark.parametrize("compressed", [True, False], ids=["gzip", "raw"])
@@ -134,7 +134,7 @@ def test_drawing_a_digit_emits_no_warnings(tmp_path, capsys):
     assert label == 2 and (tmp_path / "digit.png").exists()
 
 
-# -- finding the files in a folder: every spelling of the names ------------------------
+# -- finding the files in a folder: every spelling of the names ----------------------
 
 
 @pytest.mark.parametrize("dotted", [False, True], ids=["-idx", ".idx"])
@@ -173,7 +173,7 @@ def test_mnist_paths_finds_gz_and_extracted_files_mixed(tmp_path):
     assert load_split(tmp_path, "test").labels.tolist() == made.test_labels.tolist()
 
 
-# -- batches fetched in one step equal batches fetched image by image ------------------
+# -- batches fetched in one step equal batches fetched image by image ----------------
 
 
 @pytest.fixture(scope="module")
@@ -234,7 +234,7 @@ def test_shuffled_loaders_agree_and_every_label_stays_with_its_image(numbered):
     assert sorted(seen) == list(range(23)) and seen != list(range(23))
 
 
-# -- the real MNIST files: the known facts from data/mnist/README.md -------------------
+# -- the real MNIST files: the known facts from data/mnist/README.md -----------------
 
 README_SHA256 = {
     "train-images-idx3-ubyte.gz":

@@ -38,7 +38,7 @@ def md5_of(files):
     return {name: hashlib.md5(data).hexdigest() for name, data in files.items()}
 
 
-# -- the local mirror ------------------------------------------------------------------------
+# -- the local mirror ----------------------------------------------------------------
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -169,7 +169,7 @@ class TTY(io.StringIO):
         return True
 
 
-# -- the module's constants ----------------------------------------------------------------
+# -- the module's constants ----------------------------------------------------------
 
 
 def test_mirrors_and_md5_sums_name_the_four_mnist_files():
@@ -183,7 +183,7 @@ def test_mirrors_and_md5_sums_name_the_four_mnist_files():
     assert all(len(v) == 32 and int(v, 16) >= 0 for v in download.MD5_SUMS.values())
 
 
-# -- a good mirror: every file fetched, checked and put in place -----------------------------
+# -- a good mirror: every file fetched, checked and put in place ---------------------
 
 
 def test_all_four_files_fetched_and_verified(mirror, tmp_path):
@@ -241,7 +241,7 @@ def test_real_idx_files_download_and_load_as_mnistdataset(mirror, tmp_path):
         assert torch.equal(dataset.images, expected.float())
 
 
-# -- a failing mirror: the next one is tried -------------------------------------------------
+# -- a failing mirror: the next one is tried -----------------------------------------
 
 
 @pytest.mark.parametrize("bad", ["missing", "html", "corrupt", "truncated", "refused"])
@@ -269,7 +269,7 @@ def test_slow_first_mirror_times_out_then_second_used(mirror, tmp_path):
     assert written[0].read_bytes() == FAKE[NAMES[0]]
 
 
-# -- every mirror fails: DownloadError says why, and nothing is left behind ------------------
+# -- every mirror fails: DownloadError says why, and nothing is left behind ----------
 
 
 def test_all_html_pages_say_it_looks_like_a_web_page(mirror, tmp_path):
@@ -357,7 +357,7 @@ def test_ctrl_c_removes_the_temporary_file_and_propagates(mirror, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-# -- files already there are skipped and never touched ---------------------------------------
+# -- files already there are skipped and never touched -------------------------------
 
 
 def test_present_files_are_skipped_and_not_overwritten(mirror, tmp_path):
@@ -408,7 +408,7 @@ def test_file_that_appears_during_the_download_is_kept(mirror, tmp_path):
     assert "appeared meanwhile" in out.getvalue()
 
 
-# -- progress output -------------------------------------------------------------------------
+# -- progress output -----------------------------------------------------------------
 
 
 def test_progress_in_a_log_is_one_start_and_one_end_line_per_file(mirror, tmp_path):

@@ -48,7 +48,7 @@ def good_labels(folder, count=3, name="labels-idx1-ubyte.gz"):
 REDOWNLOAD = ("fetch it again", "--download")
 
 
-# -- files and folders that are not there ----------------------------------------------
+# -- files and folders that are not there --------------------------------------------
 
 
 def test_missing_file_in_folder_lists_names_folder_contents_and_download(tmp_path):
@@ -103,7 +103,7 @@ def test_folder_given_where_a_file_is_expected(tmp_path):
         MNISTDataset(folder, good_labels(tmp_path))
 
 
-# -- empty files and headers cut short -------------------------------------------------
+# -- empty files and headers cut short -----------------------------------------------
 
 
 @pytest.mark.parametrize("compressed", [True, False], ids=["gzip", "raw"])
@@ -132,7 +132,7 @@ def test_label_header_shorter_than_8_bytes(tmp_path, compressed):
         MNISTDataset(good_images(tmp_path, 2), path)
 
 
-# -- something else saved under the MNIST name -----------------------------------------
+# -- something else saved under the MNIST name ---------------------------------------
 
 HTML_PAGE = (b"<!DOCTYPE html>\n<html><head><title>404 Not Found</title></head>\n"
              b"<body><h1>Not Found</h1></body></html>\n")
@@ -177,7 +177,7 @@ def test_unrecognisable_bytes(tmp_path):
         MNISTDataset(path, good_labels(tmp_path))
 
 
-# -- damaged gzip data -----------------------------------------------------------------
+# -- damaged gzip data ---------------------------------------------------------------
 
 
 def gzipped(content):
@@ -238,7 +238,7 @@ def test_gzip_with_garbage_after_it(tmp_path):
         MNISTDataset(path, good_labels(tmp_path))
 
 
-# -- a header that is not the one expected ---------------------------------------------
+# -- a header that is not the one expected -------------------------------------------
 
 
 def test_label_file_where_the_image_file_is_expected(tmp_path):
@@ -306,7 +306,7 @@ def test_images_that_are_not_28_by_28(tmp_path):
         MNISTDataset(path, good_labels(tmp_path))
 
 
-# -- sizes in the header that do not match the data ------------------------------------
+# -- sizes in the header that do not match the data ----------------------------------
 
 
 @pytest.mark.parametrize("compressed", [True, False], ids=["gzip", "raw"])
@@ -389,7 +389,7 @@ def test_absurd_count_is_refused_quickly_without_a_big_allocation(tmp_path, kind
     assert time.perf_counter() - start < 5
 
 
-# -- the values and the two files together ---------------------------------------------
+# -- the values and the two files together -------------------------------------------
 
 
 def test_label_outside_0_to_9(tmp_path):
@@ -406,7 +406,7 @@ def test_images_and_labels_of_different_counts(tmp_path):
         MNISTDataset(images, labels)
 
 
-# -- the scripts answer bad data and bad flags with one line and exit code 2 -----------
+# -- the scripts answer bad data and bad flags with one line and exit code 2 ---------
 
 BAD_FOLDERS = {
     # name: (the file that is broken, what the error line must say about it)

@@ -53,7 +53,7 @@ def assert_clean_exit(result):
     assert "Traceback" not in result.stderr
 
 
-# -- python main.py --dry-run: the tutorial's lines, the history and the two plots -----
+# -- python main.py --dry-run: the tutorial's lines, the history and the two plots ---
 
 
 def test_dry_run_prints_the_tutorial_lines(runs):
@@ -83,7 +83,7 @@ def test_dry_run_writes_valid_pngs(runs, name):
     assert_png(out / name)
 
 
-# -- python MNISTDataset.py: digit 500 of both sets, printed and drawn -----------------
+# -- python MNISTDataset.py: digit 500 of both sets, printed and drawn ---------------
 
 
 def test_dataset_script_prints_size_and_labels_of_digit_500(runs):
@@ -108,7 +108,7 @@ def test_dataset_script_draws_any_index_of_another_folder(runs, tiny_mnist):
         assert_png(out / f"digit-{split}-7.png")
 
 
-# -- --help shows every flag with its default ------------------------------------------
+# -- --help shows every flag with its default ----------------------------------------
 
 
 def help_entries(text):

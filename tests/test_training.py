@@ -34,7 +34,7 @@ def run_main(folder, output_dir, *flags):
     return code, history
 
 
-# -- the network: 784-100-50-10, sigmoids between the layers, logits out ---------------
+# -- the network: 784-100-50-10, sigmoids between the layers, logits out -------------
 
 
 def test_layers_have_the_tutorial_sizes_and_84060_parameters():
@@ -70,7 +70,7 @@ def test_output_is_logits_not_probabilities():
     assert not torch.allclose(output.sum(dim=1), torch.ones(64), atol=1e-3)
 
 
-# -- the same seed gives the same run; the fast batches change nothing -----------------
+# -- the same seed gives the same run; the fast batches change nothing ---------------
 
 
 def test_same_seed_gives_bit_identical_histories_and_another_seed_does_not(
@@ -135,7 +135,7 @@ def test_fast_batches_give_the_same_losses_as_item_by_item_fetching(tiny_mnist, 
     assert fast.test_accuracy == slow.test_accuracy
 
 
-# -- the history lines up with the tutorial's lists ------------------------------------
+# -- the history lines up with the tutorial's lists ----------------------------------
 
 
 @pytest.mark.parametrize("batch_size, log_interval", [(50, 1), (32, 2)])
@@ -167,7 +167,7 @@ def test_history_lists_line_up(tiny_mnist, tmp_path, capsys, batch_size, log_int
     assert out.count("Test set: Avg. loss: ") == epochs + 1
 
 
-# -- one real epoch with the defaults learns MNIST -------------------------------------
+# -- one real epoch with the defaults learns MNIST -----------------------------------
 
 
 def test_one_real_epoch_reaches_94_percent(tmp_path, capsys):
@@ -224,7 +224,7 @@ def test_near_chance_warning_only_when_labels_do_not_match(real_slice, tmp_path,
         assert NEAR_CHANCE not in err
 
 
-# -- a loss that stops being a number ends the run, and what was gathered is saved -----
+# -- a loss that stops being a number ends the run, and what was gathered is saved ---
 
 
 def test_learning_rate_far_too_high_stops_with_epoch_and_batch(tiny_mnist, tmp_path,
@@ -273,7 +273,7 @@ def test_learning_rate_beyond_float32_is_refused(tiny_mnist, tmp_path, capsys):
     assert "--lr" in err and "at most 3.4e+38" in err and len(err.strip().splitlines()) == 1
 
 
-# -- Ctrl-C during training saves what was gathered and exits with 130 -----------------
+# -- Ctrl-C during training saves what was gathered and exits with 130 ---------------
 
 
 def test_keyboard_interrupt_saves_history_and_plots(tiny_mnist, tmp_path, capsys,
@@ -297,7 +297,7 @@ def test_keyboard_interrupt_saves_history_and_plots(tiny_mnist, tmp_path, capsys
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-# -- a whole run is quiet: no warnings from torch, numpy or matplotlib ----------------
+# -- a whole run is quiet: no warnings from torch, numpy or matplotlib ---------------
 
 
 def test_a_training_run_emits_no_warnings(tiny_mnist, tmp_path, capsys):
@@ -307,7 +307,7 @@ def test_a_training_run_emits_no_warnings(tiny_mnist, tmp_path, capsys):
     assert code == 0 and len(history["test_counter"]) == 2
 
 
-# -- what a run saves is readable like any file the user writes ------------------------
+# -- what a run saves is readable like any file the user writes ----------------------
 
 
 def current_umask():

@@ -116,7 +116,7 @@ def centre_of_mass(image):
         ((image.sum(0) * positions).sum() / total).item()
 
 
-# -- checkpoints: a saved model tests the same under --evaluate --------------------------
+# -- checkpoints: a saved model tests the same under --evaluate ----------------------
 
 
 def test_checkpoint_holds_weights_classes_and_format(trained):
@@ -147,7 +147,7 @@ def test_a_bare_state_dict_is_accepted(trained, tmp_path, test_set):
     assert torch.equal(main.classify(loaded, images), main.classify(saved, images))
 
 
-# -- files that are not checkpoints: refused with a message that says what was found -----
+# -- files that are not checkpoints: refused with a message that says what was found -
 
 
 def write_zip(path):
@@ -206,7 +206,7 @@ def test_evaluate_a_non_checkpoint_exits_2_with_one_line(tmp_path, write):
     assert "Traceback" not in result.stderr
 
 
-# -- a pickle that would run code: refused, and none of it runs --------------------------
+# -- a pickle that would run code: refused, and none of it runs ----------------------
 
 
 class RunsCode:
@@ -253,7 +253,7 @@ def test_evaluate_a_pickle_that_runs_code_exits_2_unrun(tmp_path):
     assert not marker.exists()
 
 
-# -- your own pictures: prepared the way MNIST was, predicted as well as the originals ---
+# -- your own pictures: prepared the way MNIST was, predicted as well as the originals
 
 
 def test_pictures_are_predicted_about_as_well_as_the_dataset_images(trained, test_set,
@@ -360,7 +360,7 @@ def test_an_unreadable_or_empty_picture_is_refused(tmp_path, write, match):
         prepare_digit_image(path)
 
 
-# -- --predict: one line per picture, the checkpoint's classes, one-line errors ----------
+# -- --predict: one line per picture, the checkpoint's classes, one-line errors ------
 
 
 def test_predict_prints_one_line_per_picture(trained, test_set, tmp_path, capsys):
@@ -412,7 +412,7 @@ def test_predict_an_unreadable_picture_exits_2_with_one_line(trained, tmp_path, 
     assert len(error.splitlines()) == 1 and "is not a picture" in error
 
 
-# -- --classes: digits, fashion, or exactly ten names ------------------------------------
+# -- --classes: digits, fashion, or exactly ten names --------------------------------
 
 
 def test_classes_by_name_or_as_ten_names():
@@ -437,7 +437,7 @@ def test_classes_that_are_not_ten_names_exit_2(capsys, text, match):
     assert len(error.splitlines()) == 1 and re.search(match, error)
 
 
-# -- after a run: the confusion matrix and the misclassified images ----------------------
+# -- after a run: the confusion matrix and the misclassified images ------------------
 
 
 def test_training_saves_the_test_plots(trained):
