@@ -72,6 +72,9 @@ IDX_TYPES = {
     0x0E: "64-bit float",
 }
 
+# the data folder that comes with the scripts, wherever they are run from
+DEFAULT_DATA_DIR = Path(__file__).resolve().parent / "data"
+
 READ_BLOCK = 1 << 22  # bytes read at a time, so that a lying header allocates nothing big
 
 REDOWNLOAD = "delete it and fetch it again (--download), or copy a good one in its place"
@@ -236,7 +239,7 @@ def _read_idx_stream(stream, path, kind, want, file_size):
     start = _read_up_to(stream, header_size)
     if len(start) == 0:
         raise MNISTDataError(f"'{path}' is empty, but {want} was expected; {REDOWNLOAD}")
-    _check_magic(start, path, kind, want)
+    _check_magic(start, path, kind, want, compressed=file_size is None)
     if len(start) < header_size:
         raise MNISTDataError(
             f"'{path}' ends after {len(start)} bytes, inside the {header_size}-byte "
@@ -273,7 +276,7 @@ def _read_idx_stream(stream, path, kind, want, file_size):
     return header, data
 
 
-def _check_magic(start, path, kind, want):
+def _check_magic(start, path, kind, want, compressed=False):
     """Explain a first four bytes that are not the magic number of `kind`."""
     ndim = 3 if kind == "images" else 1
     magic = bytes(start[:4])
@@ -316,22 +319,27 @@ def _check_magic(start, path, kind, want):
             f"'{path}' is an IDX file of {magic[3]} dimensions, but {want} has {ndim} "
             f"(magic number {0x800 + ndim})"
         )
+    what = ("is gzip-compressed, but what it holds is not an IDX file (it starts with"
+            if compressed else "is neither gzip-compressed nor an IDX file (it starts with")
     raise MNISTDataError(
-        f"'{path}' is neither gzip-compressed nor an IDX file (it starts with "
-        f"{magic.hex(' ') or 'nothing'}; {want} starts with "
+        f"'{path}' {what} {magic.hex(' ') or 'nothing'}; {want} starts with "
         f"{bytes((0, 0, 8, ndim)).hex(' ')}); {REDOWNLOAD}"
     )
 
 
 def _raise_size_mismatch(path, kind, sizes, expected, found):
-    shape = " x ".join(f"{s:,}" for s in sizes)
+    if kind == "images":
+        shape = f"{sizes[0]:,} images of {sizes[1]} x {sizes[2]} pixels"
+    else:
+        shape = f"{sizes[0]:,} labels of one byte each"
     if found < expected:
         problem = f"holds only {found:,}: the file is cut short"
     else:
-        problem = (f"holds {found - expected:,} bytes more: the file has data after "
-                   "its end")
+        extra = found - expected
+        problem = (f"holds {extra:,} byte{'s' if extra != 1 else ''} more: the file has "
+                   "data after its end")
     raise MNISTDataError(
-        f"'{path}' has a header that promises {shape} = {expected:,} bytes of {kind}, "
+        f"'{path}' has a header that promises {shape}, {expected:,} bytes of data, "
         f"but the file {problem}; {REDOWNLOAD}"
     )
 
@@ -371,12 +379,20 @@ def mnist_paths(data_dir, split):
     if not data_dir.is_dir():
         problem = "is a file, not a folder" if data_dir.exists() else "does not exist"
         raise MNISTDataError(
-            f"the data folder '{data_dir}' {problem}: pass the folder that holds the "
-            "MNIST files with --data-dir, or create it and fetch them with --download"
+            f"the data folder {describe_folder(data_dir)} {problem}: pass the folder "
+            "that holds the MNIST files with --data-dir, or create it and fetch them "
+            "with --download"
         )
     paths = []
     for name, what in zip(MNIST_FILES[split], ("images", "labels")):
         found = [data_dir / c for c in file_candidates(name) if (data_dir / c).is_file()]
+        folders = [data_dir / c for c in file_candidates(name) if (data_dir / c).is_dir()]
+        if not found and folders:
+            raise MNISTDataError(
+                f"'{folders[0]}' is a folder, but the {what} file of that name was "
+                "expected: if an extraction tool made it, the file is probably inside; "
+                "move it up into the data folder"
+            )
         if not found:
             present = sorted(p.name for p in data_dir.iterdir())
             holds = ", ".join(present[:12]) + (", ..." if len(present) > 12 else "")
@@ -388,6 +404,32 @@ def mnist_paths(data_dir, split):
             )
         paths.append(found[0])
     return tuple(paths)
+
+
+def describe_folder(folder):
+    """'data' (that is /home/me/data): a relative folder and where it really points."""
+    folder = Path(folder)
+    if folder.is_absolute():
+        return f"'{folder}'"
+    return f"'{folder}' (that is {folder.resolve()})"
+
+
+def make_output_dir(folder):
+    """Create the output folder if needed; raise MNISTDataError when it cannot be."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise MNISTDataError(
+            f"--output-dir {describe_folder(folder)} cannot be a folder: it, or a folder "
+            "above it, is a file; pass another --output-dir"
+        ) from None
+    except OSError as error:
+        raise MNISTDataError(
+            f"--output-dir {describe_folder(folder)} cannot be created ({error.strerror}); "
+            "pass another --output-dir"
+        ) from None
+    return folder
 
 
 def load_split(data_dir, split):
@@ -548,13 +590,16 @@ def display_available():
     return backend not in {"agg", "pdf", "ps", "svg", "pgf", "cairo", "template"}
 
 
-def draw_image(images_root, labels_root, image_idx, output_path=None, show=None):
+def draw_image(images_root, labels_root, image_idx, output_path=None, show=None,
+               mnist=None):
     """Print one digit's size and label, and draw it.
 
     The figure is saved as a PNG at `output_path` when one is given, and shown in a
-    window when `show` is true (by default: when there is a display). Returns the label.
+    window when `show` is true (by default: when there is a display). `mnist` may be the
+    dataset of these two files, already loaded. Returns the label.
     """
-    mnist = MNISTDataset(images_root, labels_root)
+    if mnist is None:
+        mnist = MNISTDataset(images_root, labels_root)
     if not -len(mnist) <= image_idx < len(mnist):
         raise IndexError(
             f"image index {image_idx} is out of range: '{images_root}' holds "
@@ -587,9 +632,11 @@ def parse_args(argv=None):
         "with their labels."
     )
     parser.add_argument("index", nargs="?", type=int, default=500,
-                        help="which image to draw (default: 500)")
-    parser.add_argument("--data-dir", default="data",
-                        help="folder with the four MNIST files (default: data)")
+                        help="which image to draw, from 0 up to one less than the size "
+                        "of the smaller set (9999 for MNIST's test set) (default: 500)")
+    parser.add_argument("--data-dir", default=DEFAULT_DATA_DIR,
+                        help="folder with the four MNIST files (default: the data "
+                        "folder beside this script)")
     parser.add_argument("--output-dir", default="results",
                         help="where the PNGs are saved (default: results)")
     parser.add_argument("--no-show", action="store_true",
@@ -598,13 +645,17 @@ def parse_args(argv=None):
     parser.add_argument("--download", action="store_true",
                         help="fetch the MNIST files that are missing from --data-dir "
                         "first (default: off)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.index < 0:
+        parser.error(f"the image index must be 0 or more, got {args.index}")
+    return args
 
 
 def main(argv=None):
     args = parse_args(argv)
     show = display_available() and not args.no_show
     try:
+        make_output_dir(args.output_dir)
         if args.download:
             from download import download_mnist, DownloadError
             try:
@@ -612,10 +663,20 @@ def main(argv=None):
             except DownloadError as error:
                 print(f"error: {error}", file=sys.stderr)
                 return 1
-        for split in ("train", "test"):
-            images_root, labels_root = mnist_paths(args.data_dir, split)
+        paths = {split: mnist_paths(args.data_dir, split) for split in ("train", "test")}
+        datasets = {split: MNISTDataset(*paths[split]) for split in paths}
+        # check the index against both sets before drawing anything
+        for split, mnist in datasets.items():
+            if args.index >= len(mnist):
+                raise IndexError(
+                    f"image index {args.index} is out of range: the {split} set "
+                    f"('{mnist.image_data_root}') holds {len(mnist)} images (0 to "
+                    f"{len(mnist) - 1})")
+        for split, (images_root, labels_root) in paths.items():
+            print(f"{'Training' if split == 'train' else 'Test'} set, image {args.index}:")
             output_path = Path(args.output_dir) / f"digit-{split}-{args.index}.png"
-            draw_image(images_root, labels_root, args.index, output_path, show)
+            draw_image(images_root, labels_root, args.index, output_path, show,
+                       datasets[split])
     except (MNISTDataError, IndexError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

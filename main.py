@@ -36,6 +36,7 @@ from MNISTDataset import MNISTDataset, MNISTDataError, collate_batch, mnist_path
 import torch.nn as nn
 import torch
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 
 import argparse
 import json
@@ -46,7 +47,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from MNISTDataset import CLASS_SETS, DIGIT_CLASSES, NUM_CLASSES, OneLineParser
-from MNISTDataset import display_available, prepare_digit_image
+from MNISTDataset import DEFAULT_DATA_DIR, describe_folder, display_available
+from MNISTDataset import make_output_dir, prepare_digit_image
 from checkpoint import CheckpointError, load_checkpoint, save_model, write_atomically
 from pictures import plot_predictions, save_test_plots
 
@@ -55,7 +57,10 @@ from pictures import plot_predictions, save_test_plots
 
 
 def positive_int(text):
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}")
     if value < 1:
         raise argparse.ArgumentTypeError(
             f"must be a whole number of at least 1, got {text}")
@@ -63,21 +68,30 @@ def positive_int(text):
 
 
 FLOAT32_MAX = torch.finfo(torch.float32).max  # the weights are float32
+CHANCE_WARNING = 20  # percent: below this after an epoch, the network learns nothing
+
+
+def as_number(text):
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
 
 
 def positive_float(text):
-    value = float(text)
+    value = as_number(text)
     if not 0 < value <= FLOAT32_MAX:
         raise argparse.ArgumentTypeError(
             f"must be a number above 0 and at most {FLOAT32_MAX:.3g}, got {text}")
     return value
 
 
-def non_negative_float(text):
-    value = float(text)
-    if not 0 <= value <= FLOAT32_MAX:
+def momentum_value(text):
+    value = as_number(text)
+    if not 0 <= value < 1:
+        # with momentum 1 or more, past steps never fade and the weights run away
         raise argparse.ArgumentTypeError(
-            f"must be a number from 0 to {FLOAT32_MAX:.3g}, got {text}")
+            f"must be at least 0 and below 1, got {text}")
     return value
 
 
@@ -101,8 +115,9 @@ def parse_args(argv=None):
         prog="main.py",
         description="Train the tutorial's 784-100-50-10 network on MNIST-format files.",
     )
-    parser.add_argument("--data-dir", default="data",
-                        help="folder with the four MNIST files (default: data)")
+    parser.add_argument("--data-dir", default=DEFAULT_DATA_DIR,
+                        help="folder with the four MNIST files (default: the data "
+                        "folder beside this script)")
     parser.add_argument("--epochs", type=positive_int, default=25,
                         help="number of epochs to train (default: 25)")
     parser.add_argument("--batch-size", type=positive_int, default=50,
@@ -111,7 +126,7 @@ def parse_args(argv=None):
                         help="test batch size (default: 1000)")
     parser.add_argument("--lr", type=positive_float, default=0.2,
                         help="learning rate (default: 0.2)")
-    parser.add_argument("--momentum", type=non_negative_float, default=0.9,
+    parser.add_argument("--momentum", type=momentum_value, default=0.9,
                         help="SGD momentum (default: 0.9)")
     parser.add_argument("--seed", type=int, default=1,
                         help="random seed (default: 1)")
@@ -126,8 +141,8 @@ def parse_args(argv=None):
                         help="save the trained weights as model.pt in --output-dir "
                         "(default: off)")
     parser.add_argument("--dry-run", action="store_true",
-                        help="one training batch and one test pass, to check the setup "
-                        "(default: off)")
+                        help="one training batch and one test pass, to check the setup; "
+                        "writes into a dry-run folder inside --output-dir (default: off)")
     parser.add_argument("--device", default="auto",
                         choices=["auto", "cpu", "cuda", "mps"],
                         help="where to train; auto picks cuda, then mps, then cpu "
@@ -143,25 +158,30 @@ def parse_args(argv=None):
     use = parser.add_mutually_exclusive_group()
     use.add_argument("--evaluate", metavar="PATH",
                      help="no training: test the model saved at PATH on the test set of "
-                     "--data-dir and save its test plots (default: off)")
+                     "--data-dir and save its test plots in an evaluation folder inside "
+                     "--output-dir (default: off)")
     use.add_argument("--predict", metavar="IMAGE", nargs="+",
                      help="no training: classify your own pictures (PNG, JPG, ...) with "
                      "the model at --checkpoint, and save them as the network sees them "
                      "in predictions.png in --output-dir (default: off)")
-    parser.add_argument("--checkpoint", metavar="PATH", default="results/model.pt",
-                        help="the saved model --predict uses (default: results/model.pt)")
+    parser.add_argument("--checkpoint", metavar="PATH",
+                        help="the saved model --predict uses (default: model.pt in "
+                        "--output-dir)")
     args = parser.parse_args(argv)
 
     if args.save_model and (args.evaluate or args.predict):
         parser.error("--save-model saves a model after training; --evaluate and "
                      "--predict do not train, so leave it out")
+    if args.checkpoint and not args.predict:
+        parser.error("--checkpoint names the model for --predict; to test a saved model "
+                     "use --evaluate PATH")
+    if args.predict and not args.checkpoint:
+        args.checkpoint = str(Path(args.output_dir) / "model.pt")
     if not args.download and not args.predict and not Path(args.data_dir).is_dir():
         parser.error(
-            f"--data-dir '{args.data_dir}' is not a folder; pass the folder that holds "
-            "the MNIST files, or add --download to fetch them into it"
+            f"--data-dir {describe_folder(args.data_dir)} is not a folder; pass the folder "
+            "that holds the MNIST files, or add --download to fetch them into it"
         )
-    if Path(args.output_dir).exists() and not Path(args.output_dir).is_dir():
-        parser.error(f"--output-dir '{args.output_dir}' is a file, not a folder")
     args.device = pick_device(args.device, parser)
     return args
 
@@ -217,8 +237,8 @@ def train(epoch, neural_net, training_loader, optimizer, loss_function, history,
         if not math.isfinite(loss_value):
             raise TrainingDiverged(
                 f"the training loss became {loss_value} in epoch {epoch}, batch "
-                f"{batch_idx}: the learning rate is probably too high for this data (try "
-                "a smaller --lr)"
+                f"{batch_idx}: the steps are too large for this data (try a smaller --lr, "
+                "or a smaller --momentum)"
             )
 
         loss.backward()
@@ -293,8 +313,9 @@ def plot_history(history, output_dir):
     output_dir = Path(output_dir)
 
     loss_figure, axes = plt.subplots(figsize=(8, 4.5))
+    few = len(history.train_losses) < 3  # a line needs points to join: mark them too
     axes.plot(history.train_counter, history.train_losses, color="tab:blue",
-              label="training loss")
+              marker="o" if few else None, label="training loss")
     axes.scatter(history.test_counter, history.test_losses, color="tab:red", zorder=3,
                  label="test loss (mean)")
     axes.set_xlabel("number of training examples seen")
@@ -306,6 +327,7 @@ def plot_history(history, output_dir):
     accuracy_figure, axes = plt.subplots(figsize=(8, 4.5))
     epochs = range(len(history.test_accuracy))
     axes.plot(epochs, history.test_accuracy, marker="o", color="tab:green")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs only
     axes.set_xlabel("epoch (0 = before training)")
     axes.set_ylabel("test accuracy (%)")
     axes.set_title("Test accuracy")
@@ -331,7 +353,7 @@ def classify(neural_net, images, device="cpu"):
 
 def evaluate(args):
     """--evaluate: test a saved model on the test set, save its test plots. Exit code."""
-    neural_net, saved_classes, _ = load_checkpoint(args.evaluate, args.device)
+    neural_net, saved_classes, settings = load_checkpoint(args.evaluate, args.device)
     classes = args.classes or saved_classes or DIGIT_CLASSES
     test_dataset = MNISTDataset(*mnist_paths(args.data_dir, "test"))
     test_loader = torch.utils.data.DataLoader(
@@ -342,10 +364,15 @@ def evaluate(args):
 
     predicted = []
     result = test(neural_net, test_loader, nn.CrossEntropyLoss(), args.device, predicted)
-    record_test(History(), result, 0)
+    accuracy = record_test(History(), result, 0)
+    if accuracy < CHANCE_WARNING:
+        trained_on = (settings or {}).get("data_dir", "unknown data")
+        print(f"warning: the accuracy is {accuracy:.1f}%, close to guessing: was this "
+              f"model trained on data like this? It was trained on {trained_on}",
+              file=sys.stderr)
 
-    output_dir = Path(args.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    # in a folder of its own, so that the training run's pictures stay as they are
+    output_dir = make_output_dir(Path(args.output_dir) / "evaluation")
     written = save_test_plots(test_dataset, torch.cat(predicted), classes, output_dir)
     print("Saved " + ", ".join(str(path) for path in written))
     return 0
@@ -355,24 +382,32 @@ def predict(args):
     """--predict: classify the given pictures, one line each, and save predictions.png."""
     neural_net, saved_classes, _ = load_checkpoint(args.checkpoint, args.device)
     classes = args.classes or saved_classes or DIGIT_CLASSES
-    images = torch.stack([prepare_digit_image(path) for path in args.predict])
+    names, images, failed = [], [], 0
+    for path in args.predict:
+        try:
+            images.append(prepare_digit_image(path))
+            names.append(path)
+        except MNISTDataError as error:  # say so, and go on with the other pictures
+            print(f"error: {error}", file=sys.stderr)
+            failed += 1
+    if not images:
+        return 2
+    images = torch.stack(images)
     probabilities = classify(neural_net, images, args.device)
 
-    for name, chances in zip(args.predict, probabilities):
+    for name, chances in zip(names, probabilities):
         top = chances.topk(3)
         ranked = ", ".join(f"{classes[index]} {100 * chance:.1f}%"
                            for chance, index in zip(top.values, top.indices))
         print(f"{name}: {classes[top.indices[0]]}  ({ranked})")
 
-    output_dir = Path(args.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    path = output_dir / "predictions.png"
-    figure = plot_predictions(images, args.predict, probabilities, classes, path)
+    path = make_output_dir(args.output_dir) / "predictions.png"
+    figure = plot_predictions(images, names, probabilities, classes, path)
     print(f"Saved {path}")
     if not args.no_show and display_available():
         plt.show()
     plt.close(figure)
-    return 0
+    return 2 if failed else 0
 
 
 # -- main ----------------------------------------------------------------------------
@@ -388,6 +423,12 @@ def run(args):
     test_images, test_labels = mnist_paths(args.data_dir, "test")
     training_dataset = MNISTDataset(train_images, train_labels)
     test_dataset = MNISTDataset(test_images, test_labels)
+    if len(test_dataset) == len(training_dataset) and torch.equal(
+            test_dataset.images[:100], training_dataset.images[:100]):
+        print(f"warning: the test images in '{test_images}' are the training images; "
+              "the test accuracy will say how well the network remembers, not how well "
+              "it reads digits it has not seen: use the t10k files for testing",
+              file=sys.stderr)
 
     # the training loader shuffles with its own generator, so that its order depends on
     # the seed alone; collate_batch lets it fetch each batch in one step
@@ -410,8 +451,10 @@ def run(args):
     settings = {key: str(value) if isinstance(value, (Path, torch.device)) else value
                 for key, value in vars(args).items()}
     settings["classes"] = classes
-    output_dir = Path(args.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    # a dry run writes into a folder of its own, so that it never replaces a real run's
+    output_dir = make_output_dir(Path(args.output_dir) / "dry-run" if args.dry_run
+                                 else args.output_dir)
+    epochs = 1 if args.dry_run else args.epochs
 
     plan = "a dry run: one batch" if args.dry_run else f"{args.epochs} epoch(s)"
     print(f"Training on {len(training_dataset)} images, testing on {len(test_dataset)}: "
@@ -430,7 +473,7 @@ def run(args):
             result = test(neural_net, test_loader, loss_function, args.device, predicted)
             record_test(history, result, 0)
             last_predicted = torch.cat(predicted)
-        for epoch in range(1, args.epochs + 1):
+        for epoch in range(1, epochs + 1):
             epoch_start = time.perf_counter()
             train_loss = train(epoch, neural_net, training_loader, optimizer,
                                loss_function, history, args.log_interval, args.device,
@@ -441,18 +484,19 @@ def run(args):
             result = test(neural_net, test_loader, loss_function, args.device, predicted)
             accuracy = record_test(history, result, seen)
             last_predicted = torch.cat(predicted)
-            print(f"Epoch {epoch}/{args.epochs}: train loss {train_loss:.4f}, test loss "
+            print(f"Epoch {epoch}/{epochs}: train loss {train_loss:.4f}, test loss "
                   f"{history.test_losses[-1]:.4f}, accuracy {accuracy:.2f}%, "
                   f"{time.perf_counter() - epoch_start:.1f} s")
-            if epoch == 1 and not args.dry_run and accuracy < 20:
+            if epoch == 1 and not args.dry_run and accuracy < CHANCE_WARNING:
                 print(f"warning: after one epoch the test accuracy is {accuracy:.1f}%, "
                       "close to guessing (10%); likely causes: images not scaled to "
                       "[0, 1], labels that do not match the images, or a learning rate "
                       "far too high or low (--lr)", file=sys.stderr)
-            if args.dry_run:
-                break
     except TrainingDiverged as error:
         print(f"error: {error}; the history so far is saved", file=sys.stderr)
+        if args.save_model:
+            print("The model is not saved: its weights are no longer numbers",
+                  file=sys.stderr)
         exit_code, ended = 1, "stopped: the loss diverged"
     except KeyboardInterrupt:
         print("\nInterrupted: saving what was gathered so far", file=sys.stderr)
@@ -467,7 +511,7 @@ def run(args):
     written += paths
     if last_predicted is not None:  # only after at least one whole test pass
         written += save_test_plots(test_dataset, last_predicted, classes, output_dir)
-    if args.save_model and exit_code == 0:
+    if args.save_model and exit_code != 1:  # after Ctrl-C too: the epochs done so far
         written.append(save_model(neural_net, settings, output_dir, classes))
 
     if history.test_accuracy:
@@ -487,6 +531,7 @@ def main(argv=None):
     if args.no_show:
         plt.switch_backend("Agg")
     try:
+        make_output_dir(args.output_dir)  # a bad --output-dir is found before any work
         if args.predict:
             return predict(args)
         if args.download:

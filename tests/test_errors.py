@@ -314,7 +314,7 @@ def test_fewer_bytes_than_the_header_promises(tmp_path, compressed):
     images = random_images(np.random.default_rng(RNG_SEED), 3)
     path = write_idx(tmp_path / "images.gz", images, truncate=16 + 2000, gzip=compressed)
     with pytest.raises(MNISTDataError, match=says(
-            path, "promises 3 x 28 x 28 = 2,352 bytes of images", "holds only 2,000",
+            path, "promises 3 images of 28 x 28 pixels, 2,352 bytes of data", "holds only 2,000",
             "cut short", *REDOWNLOAD)):
         MNISTDataset(path, good_labels(tmp_path))
 
@@ -324,7 +324,7 @@ def test_more_bytes_than_the_header_promises(tmp_path, compressed):
     images = random_images(np.random.default_rng(RNG_SEED), 3)
     path = write_idx(tmp_path / "images.gz", images, extra=b"\x00" * 5, gzip=compressed)
     with pytest.raises(MNISTDataError, match=says(
-            path, "promises 3 x 28 x 28 = 2,352 bytes", "holds 5 bytes more",
+            path, "promises 3 images of 28 x 28 pixels, 2,352 bytes", "holds 5 bytes more",
             "data after its end")):
         MNISTDataset(path, good_labels(tmp_path))
 
@@ -334,7 +334,7 @@ def test_more_labels_than_the_header_promises(tmp_path, compressed):
     path = write_idx(tmp_path / "labels.gz", np.array([1, 2, 3], dtype=np.uint8),
                      dims=(2,), gzip=compressed)
     with pytest.raises(MNISTDataError, match=says(
-            path, "promises 2 = 2 bytes of labels", "holds 1 bytes more")):
+            path, "promises 2 labels of one byte each, 2 bytes of data", "holds 1 byte more")):
         MNISTDataset(good_images(tmp_path, 2), path)
 
 
@@ -367,19 +367,19 @@ def test_absurd_count_is_refused_quickly_without_a_big_allocation(tmp_path, kind
                          dims=(huge, 28, 28), gzip=compressed)
         labels = good_labels(tmp_path, 2)
         make = lambda: MNISTDataset(path, labels)  # noqa: E731
-        promise, found = f"{huge:,} x 28 x 28 = {huge * 784:,}", "1,568"
+        promise, found = f"{huge:,} images of 28 x 28 pixels, {huge * 784:,}", "1,568"
     else:
         path = write_idx(tmp_path / "labels.gz", random_labels(rng, 2), dims=(huge,),
                          gzip=compressed)
         images = good_images(tmp_path, 2)
         make = lambda: MNISTDataset(images, path)  # noqa: E731
-        promise, found = f"{huge:,} = {huge:,}", "2"
+        promise, found = f"{huge:,} labels of one byte each, {huge:,}", "2"
 
     start = time.perf_counter()
     tracemalloc.start()
     try:
         with pytest.raises(MNISTDataError, match=says(
-                path, f"promises {promise} bytes of {kind}", f"holds only {found}",
+                path, f"promises {promise} bytes of data", f"holds only {found}",
                 "cut short")):
             make()
         peak = tracemalloc.get_traced_memory()[1]

@@ -45,6 +45,8 @@ def runs(tiny_mnist, tmp_path_factory):
                  out["tiny"]],
     }
     results = run_scripts(commands)
+    # a dry run writes into a dry-run folder inside --output-dir, never over a real run
+    out["dry"] = out["dry"] / "dry-run"
     return {name: (result, out.get(name)) for name, result in results.items()}
 
 
@@ -127,12 +129,12 @@ def help_entries(text):
 
 
 MAIN_FLAGS = {
-    "--data-dir": "data", "--epochs": "25", "--batch-size": "50",
+    "--data-dir": "the data folder beside this script", "--epochs": "25", "--batch-size": "50",
     "--test-batch-size": "1000", "--lr": "0.2", "--momentum": "0.9", "--seed": "1",
     "--log-interval": "100", "--output-dir": "results", "--no-show": None,
     "--save-model": None, "--dry-run": None, "--device": "auto", "--download": None,
 }
-DATASET_FLAGS = {"--data-dir": "data", "--output-dir": "results", "--no-show": None,
+DATASET_FLAGS = {"--data-dir": "the data folder beside this script", "--output-dir": "results", "--no-show": None,
                  "--download": None}
 
 

@@ -135,7 +135,7 @@ def test_evaluate_gives_the_accuracy_of_training(trained, tmp_path):
     assert correct_count(output) == correct_count(trained.output)
     assert correct_count(output) > 9000  # one epoch reaches about 95%
     for name in ("confusion_matrix.png", "misclassified.png"):
-        assert_png(tmp_path / name)
+        assert_png(tmp_path / "evaluation" / name)  # beside, not over, the training run's
 
 
 def test_a_bare_state_dict_is_accepted(trained, tmp_path, test_set):
