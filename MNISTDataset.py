@@ -319,8 +319,10 @@ def _check_magic(start, path, kind, want, compressed=False):
             f"'{path}' is an IDX file of {magic[3]} dimensions, but {want} has {ndim} "
             f"(magic number {0x800 + ndim})"
         )
-    what = ("is gzip-compressed, but what it holds is not an IDX file (it starts with"
-            if compressed else "is neither gzip-compressed nor an IDX file (it starts with")
+    if compressed:
+        what = "is gzip-compressed, but what it holds is not an IDX file (it starts with"
+    else:
+        what = "is neither gzip-compressed nor an IDX file (it starts with"
     raise MNISTDataError(
         f"'{path}' {what} {magic.hex(' ') or 'nothing'}; {want} starts with "
         f"{bytes((0, 0, 8, ndim)).hex(' ')}); {REDOWNLOAD}"
@@ -426,8 +428,8 @@ def make_output_dir(folder):
         ) from None
     except OSError as error:
         raise MNISTDataError(
-            f"--output-dir {describe_folder(folder)} cannot be created ({error.strerror}); "
-            "pass another --output-dir"
+            f"--output-dir {describe_folder(folder)} cannot be created "
+            f"({error.strerror}); pass another --output-dir"
         ) from None
     return folder
 
@@ -625,6 +627,33 @@ def draw_image(images_root, labels_root, image_idx, output_path=None, show=None,
     return label.item()
 
 
+def add_data_arguments(parser, saved):
+    """The flags both scripts share: where the data is, where `saved` goes, and so on."""
+    parser.add_argument("--data-dir", default=DEFAULT_DATA_DIR,
+                        help="folder with the four MNIST files (default: the data "
+                        "folder beside this script)")
+    parser.add_argument("--output-dir", default="results",
+                        help=f"where {saved} go (default: results)")
+    parser.add_argument("--no-show", action="store_true",
+                        help="never open a window, only save the pictures (default: "
+                        "show them when there is a display)")
+    parser.add_argument("--download", action="store_true",
+                        help="fetch the MNIST files that are missing from --data-dir "
+                        "first (default: off)")
+
+
+def fetch_missing_files(data_dir):
+    """For --download: fetch what is missing. On failure say why and return False."""
+    from download import DownloadError, download_mnist  # only when asked for
+
+    try:
+        download_mnist(data_dir)
+    except DownloadError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return False
+    return True
+
+
 def parse_args(argv=None):
     parser = OneLineParser(
         prog="MNISTDataset.py",
@@ -634,17 +663,7 @@ def parse_args(argv=None):
     parser.add_argument("index", nargs="?", type=int, default=500,
                         help="which image to draw, from 0 up to one less than the size "
                         "of the smaller set (9999 for MNIST's test set) (default: 500)")
-    parser.add_argument("--data-dir", default=DEFAULT_DATA_DIR,
-                        help="folder with the four MNIST files (default: the data "
-                        "folder beside this script)")
-    parser.add_argument("--output-dir", default="results",
-                        help="where the PNGs are saved (default: results)")
-    parser.add_argument("--no-show", action="store_true",
-                        help="only save the PNGs, never open a window (default: show "
-                        "them when there is a display)")
-    parser.add_argument("--download", action="store_true",
-                        help="fetch the MNIST files that are missing from --data-dir "
-                        "first (default: off)")
+    add_data_arguments(parser, "the pictures of the digits")
     args = parser.parse_args(argv)
     if args.index < 0:
         parser.error(f"the image index must be 0 or more, got {args.index}")
@@ -656,13 +675,8 @@ def main(argv=None):
     show = display_available() and not args.no_show
     try:
         make_output_dir(args.output_dir)
-        if args.download:
-            from download import download_mnist, DownloadError
-            try:
-                download_mnist(args.data_dir)
-            except DownloadError as error:
-                print(f"error: {error}", file=sys.stderr)
-                return 1
+        if args.download and not fetch_missing_files(args.data_dir):
+            return 1
         paths = {split: mnist_paths(args.data_dir, split) for split in ("train", "test")}
         datasets = {split: MNISTDataset(*paths[split]) for split in paths}
         # check the index against both sets before drawing anything
@@ -673,7 +687,8 @@ def main(argv=None):
                     f"('{mnist.image_data_root}') holds {len(mnist)} images (0 to "
                     f"{len(mnist) - 1})")
         for split, (images_root, labels_root) in paths.items():
-            print(f"{'Training' if split == 'train' else 'Test'} set, image {args.index}:")
+            name = "Training" if split == "train" else "Test"
+            print(f"{name} set, image {args.index}:")
             output_path = Path(args.output_dir) / f"digit-{split}-{args.index}.png"
             draw_image(images_root, labels_root, args.index, output_path, show,
                        datasets[split])

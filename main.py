@@ -47,8 +47,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from MNISTDataset import CLASS_SETS, DIGIT_CLASSES, NUM_CLASSES, OneLineParser
-from MNISTDataset import DEFAULT_DATA_DIR, describe_folder, display_available
-from MNISTDataset import make_output_dir, prepare_digit_image
+from MNISTDataset import add_data_arguments, describe_folder, display_available
+from MNISTDataset import fetch_missing_files, make_output_dir, prepare_digit_image
 from checkpoint import CheckpointError, load_checkpoint, save_model, write_atomically
 from pictures import plot_predictions, save_test_plots
 
@@ -115,9 +115,7 @@ def parse_args(argv=None):
         prog="main.py",
         description="Train the tutorial's 784-100-50-10 network on MNIST-format files.",
     )
-    parser.add_argument("--data-dir", default=DEFAULT_DATA_DIR,
-                        help="folder with the four MNIST files (default: the data "
-                        "folder beside this script)")
+    add_data_arguments(parser, "plots, history and model")
     parser.add_argument("--epochs", type=positive_int, default=25,
                         help="number of epochs to train (default: 25)")
     parser.add_argument("--batch-size", type=positive_int, default=50,
@@ -127,16 +125,11 @@ def parse_args(argv=None):
     parser.add_argument("--lr", type=positive_float, default=0.2,
                         help="learning rate (default: 0.2)")
     parser.add_argument("--momentum", type=momentum_value, default=0.9,
-                        help="SGD momentum (default: 0.9)")
+                        help="SGD momentum, at least 0 and below 1 (default: 0.9)")
     parser.add_argument("--seed", type=int, default=1,
                         help="random seed (default: 1)")
     parser.add_argument("--log-interval", type=positive_int, default=100,
                         help="batches between training log lines (default: 100)")
-    parser.add_argument("--output-dir", default="results",
-                        help="where plots, history and model go (default: results)")
-    parser.add_argument("--no-show", action="store_true",
-                        help="never open a plot window (default: show the plots when "
-                        "there is a display)")
     parser.add_argument("--save-model", action="store_true",
                         help="save the trained weights as model.pt in --output-dir "
                         "(default: off)")
@@ -147,9 +140,6 @@ def parse_args(argv=None):
                         choices=["auto", "cpu", "cuda", "mps"],
                         help="where to train; auto picks cuda, then mps, then cpu "
                         "(default: auto)")
-    parser.add_argument("--download", action="store_true",
-                        help="fetch the MNIST files missing from --data-dir first "
-                        "(default: off)")
     parser.add_argument("--classes", type=class_names, default=None,
                         help="names of the ten classes, for plots and predictions: "
                         "digits, fashion (Fashion-MNIST) or ten names separated by "
@@ -179,8 +169,8 @@ def parse_args(argv=None):
         args.checkpoint = str(Path(args.output_dir) / "model.pt")
     if not args.download and not args.predict and not Path(args.data_dir).is_dir():
         parser.error(
-            f"--data-dir {describe_folder(args.data_dir)} is not a folder; pass the folder "
-            "that holds the MNIST files, or add --download to fetch them into it"
+            f"--data-dir {describe_folder(args.data_dir)} is not a folder; pass the "
+            "folder that holds the MNIST files, or add --download to fetch them into it"
         )
     args.device = pick_device(args.device, parser)
     return args
@@ -237,8 +227,8 @@ def train(epoch, neural_net, training_loader, optimizer, loss_function, history,
         if not math.isfinite(loss_value):
             raise TrainingDiverged(
                 f"the training loss became {loss_value} in epoch {epoch}, batch "
-                f"{batch_idx}: the steps are too large for this data (try a smaller --lr, "
-                "or a smaller --momentum)"
+                f"{batch_idx}: the steps are too large for this data (try a smaller "
+                "--lr, or a smaller --momentum)"
             )
 
         loss.backward()
@@ -534,13 +524,8 @@ def main(argv=None):
         make_output_dir(args.output_dir)  # a bad --output-dir is found before any work
         if args.predict:
             return predict(args)
-        if args.download:
-            from download import DownloadError, download_mnist
-            try:
-                download_mnist(args.data_dir)
-            except DownloadError as error:
-                print(f"error: {error}", file=sys.stderr)
-                return 1
+        if args.download and not fetch_missing_files(args.data_dir):
+            return 1
         if args.evaluate:
             return evaluate(args)
         return run(args)
