@@ -654,20 +654,29 @@ def fetch_missing_files(data_dir):
     return True
 
 
+def image_index(text):
+    """The index argument: a whole number, 0 or more."""
+    try:
+        index = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number, got {text!r}") from None
+    if index < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {index}")
+    return index
+
+
 def parse_args(argv=None):
     parser = OneLineParser(
         prog="MNISTDataset.py",
         description="Draw one digit of the MNIST training set and one of the test set, "
         "with their labels."
     )
-    parser.add_argument("index", nargs="?", type=int, default=500,
+    parser.add_argument("index", nargs="?", type=image_index, default=500,
                         help="which image to draw, from 0 up to one less than the size "
                         "of the smaller set (9999 for MNIST's test set) (default: 500)")
     add_data_arguments(parser, "the pictures of the digits")
-    args = parser.parse_args(argv)
-    if args.index < 0:
-        parser.error(f"the image index must be 0 or more, got {args.index}")
-    return args
+    return parser.parse_args(argv)
 
 
 def main(argv=None):

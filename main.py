@@ -356,10 +356,13 @@ def evaluate(args):
     result = test(neural_net, test_loader, nn.CrossEntropyLoss(), args.device, predicted)
     accuracy = record_test(History(), result, 0)
     if accuracy < CHANCE_WARNING:
-        trained_on = (settings or {}).get("data_dir", "unknown data")
-        print(f"warning: the accuracy is {accuracy:.1f}%, close to guessing: was this "
-              f"model trained on data like this? It was trained on {trained_on}",
-              file=sys.stderr)
+        if settings:
+            epochs = settings.get("epochs_finished", settings.get("epochs"))
+            trained = f"it had {epochs} epoch(s) on {settings.get('data_dir')}"
+        else:
+            trained = "the file does not say what it was trained on"
+        print(f"warning: the accuracy is {accuracy:.1f}%, close to guessing: the model "
+              f"is barely trained, or trained on other data ({trained})", file=sys.stderr)
 
     # in a folder of its own, so that the training run's pictures stay as they are
     output_dir = make_output_dir(Path(args.output_dir) / "evaluation")
@@ -445,6 +448,7 @@ def run(args):
     output_dir = make_output_dir(Path(args.output_dir) / "dry-run" if args.dry_run
                                  else args.output_dir)
     epochs = 1 if args.dry_run else args.epochs
+    settings["epochs"] = epochs  # a dry run's one
 
     plan = "a dry run: one batch" if args.dry_run else f"{args.epochs} epoch(s)"
     print(f"Training on {len(training_dataset)} images, testing on {len(test_dataset)}: "
@@ -457,6 +461,9 @@ def run(args):
     # the classes predicted by the latest finished test pass, for the confusion matrix and
     # the misclassified images (the test loader does not shuffle: dataset order)
     last_predicted = None
+    # the weights as they were at the end of the latest finished epoch, and how many
+    # epochs that is: what --save-model keeps when Ctrl-C stops a run mid-epoch
+    finished_state, finished_epochs = None, 0
     try:
         if not args.dry_run:
             predicted = []
@@ -474,6 +481,10 @@ def run(args):
             result = test(neural_net, test_loader, loss_function, args.device, predicted)
             accuracy = record_test(history, result, seen)
             last_predicted = torch.cat(predicted)
+            if args.save_model:
+                finished_state = {name: value.detach().clone()
+                                  for name, value in neural_net.state_dict().items()}
+            finished_epochs = epoch
             print(f"Epoch {epoch}/{epochs}: train loss {train_loss:.4f}, test loss "
                   f"{history.test_losses[-1]:.4f}, accuracy {accuracy:.2f}%, "
                   f"{time.perf_counter() - epoch_start:.1f} s")
@@ -501,8 +512,17 @@ def run(args):
     written += paths
     if last_predicted is not None:  # only after at least one whole test pass
         written += save_test_plots(test_dataset, last_predicted, classes, output_dir)
-    if args.save_model and exit_code != 1:  # after Ctrl-C too: the epochs done so far
+    settings["epochs_finished"] = finished_epochs
+    if args.save_model and exit_code == 0:
         written.append(save_model(neural_net, settings, output_dir, classes))
+    elif args.save_model and exit_code == 130 and finished_state is not None:
+        # the network as it was after its last whole epoch, matching history and plots
+        neural_net.load_state_dict(finished_state)
+        written.append(save_model(neural_net, settings, output_dir, classes))
+        print(f"The model saved is the one after epoch {finished_epochs}",
+              file=sys.stderr)
+    elif args.save_model and exit_code == 130:
+        print("The model is not saved: no epoch was finished", file=sys.stderr)
 
     if history.test_accuracy:
         print(f"Final test accuracy {history.test_accuracy[-1]:.2f}% "

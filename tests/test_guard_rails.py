@@ -192,7 +192,14 @@ def test_index_valid_for_training_but_not_test_set_in_process(tiny_mnist, tmp_pa
 def test_negative_index_exits_2_with_one_line(tmp_path, capsys):
     err = parse_error(capsys, dataset_module.main,
                       ["-1", "--no-show", "--output-dir", tmp_path])
-    assert_one_error_line(err, "image index must be 0 or more, got -1")
+    assert_one_error_line(err, "index: must be 0 or more, got -1")
+    assert list(tmp_path.glob("*.png")) == []
+
+
+def test_index_that_is_not_a_number_exits_2_with_one_line(tmp_path, capsys):
+    err = parse_error(capsys, dataset_module.main,
+                      ["abc", "--no-show", "--output-dir", tmp_path])
+    assert_one_error_line(err, "index: expected a whole number, got 'abc'")
     assert list(tmp_path.glob("*.png")) == []
 
 
@@ -442,6 +449,53 @@ def test_ctrl_c_with_save_model_saves_a_loadable_model(tiny_mnist, tmp_path,
     assert str(tmp_path / "model.pt") in out.splitlines()[-1]  # in the 'Saved' line
 
 
+def interrupt_after_one_batch_of(stop_epoch, monkeypatch):
+    """Make main.train run one batch of epoch `stop_epoch` (changing the weights), then
+    raise KeyboardInterrupt, as Ctrl-C in the middle of that epoch would."""
+    real_train = main_module.train
+
+    def train(epoch, *args, **kwargs):
+        if epoch == stop_epoch:
+            real_train(epoch, *args, **{**kwargs, "max_batches": 1})
+            raise KeyboardInterrupt
+        return real_train(epoch, *args, **kwargs)
+
+    monkeypatch.setattr(main_module, "train", train)
+
+
+def test_ctrl_c_mid_epoch_saves_the_weights_of_the_last_whole_epoch(tiny_mnist, tmp_path,
+                                                                      monkeypatch):
+    whole = tmp_path / "one-epoch"
+    code, _, _ = run_main("--data-dir", tiny_mnist.path, "--epochs", 1, "--save-model",
+                          "--no-show", "--output-dir", whole)
+    assert code == 0
+
+    interrupt_after_one_batch_of(2, monkeypatch)
+    stopped = tmp_path / "stopped"
+    code, _, err = run_main("--data-dir", tiny_mnist.path, "--epochs", 3, "--save-model",
+                            "--no-show", "--output-dir", stopped)
+    assert code == 130
+    assert "the one after epoch 1" in err
+    expected, _, _ = checkpoint.load_checkpoint(whole / "model.pt")
+    saved, _, settings = checkpoint.load_checkpoint(stopped / "model.pt")
+    assert settings["epochs_finished"] == 1
+    for name, value in expected.state_dict().items():
+        assert torch.equal(saved.state_dict()[name], value), name
+
+
+def test_ctrl_c_in_the_first_epoch_saves_no_model_and_keeps_an_old_one(tiny_mnist,
+                                                                      tmp_path,
+                                                                      monkeypatch):
+    old = tmp_path / "model.pt"
+    old.write_bytes(b"an older model")
+    interrupt_after_one_batch_of(1, monkeypatch)
+    code, _, err = run_main("--data-dir", tiny_mnist.path, "--epochs", 2, "--save-model",
+                            "--no-show", "--output-dir", tmp_path)
+    assert code == 130
+    assert "The model is not saved: no epoch was finished" in err
+    assert old.read_bytes() == b"an older model"
+
+
 def test_diverged_run_with_save_model_saves_no_model(tiny_mnist, tmp_path):
     code, out, err = run_main("--data-dir", tiny_mnist.path, "--epochs", 2, "--lr",
                               "1e38", "--save-model", "--no-show", "--output-dir",
@@ -474,16 +528,16 @@ def test_evaluate_near_chance_warns_and_names_the_training_data(trained, other_d
     assert accuracy < 20
     warnings = [line for line in lines_of(err) if NEAR_CHANCE in line]
     assert len(warnings) == 1, err
-    assert f"trained on {trained.data_dir}" in warnings[0]
+    assert f"it had 1 epoch(s) on {trained.data_dir}" in warnings[0]
 
 
-def test_evaluate_of_a_bare_state_dict_says_unknown_training_data(other_data, tmp_path):
+def test_evaluate_of_a_bare_state_dict_says_its_training_is_unknown(other_data, tmp_path):
     torch.manual_seed(0)
     torch.save(NeuralNet().state_dict(), tmp_path / "bare.pt")
     code, _, err = run_main("--evaluate", tmp_path / "bare.pt", "--data-dir",
                             other_data, "--no-show", "--output-dir", tmp_path / "out")
     assert code == 0, err
-    assert re.search(says(NEAR_CHANCE, "trained on unknown data"), err), err
+    assert re.search(says(NEAR_CHANCE, "does not say what it was trained on"), err), err
 
 
 def test_evaluate_writes_into_evaluation_and_leaves_the_run_pictures(trained, tiny_mnist,
