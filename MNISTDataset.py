@@ -279,15 +279,19 @@ def _read_idx_stream(stream, path, kind, want, file_size):
 def _check_magic(start, path, kind, want, compressed=False):
     """Explain a first four bytes that are not the magic number of `kind`."""
     ndim = 3 if kind == "images" else 1
+    right = IMAGE_MAGIC_NUMBER if kind == "images" else LABEL_MAGIC_NUMBER
+    right = right.to_bytes(4, "big")  # 00 00 08 03 or 00 00 08 01
     magic = bytes(start[:4])
-    if bytes((0, 0, 0x08, ndim)).startswith(magic):
+    if right.startswith(magic):
         return  # the right magic number (or the start of it, in a cut-short header)
-    other = "labels" if kind == "images" else "images"
-    other_ndim = 1 if kind == "images" else 3
     lead = bytes(start).lstrip()
-    if magic == bytes((0, 0, 0x08, other_ndim)):
-        found = "a label file (magic number 2049)" if other == "labels" else \
-            "an image file (magic number 2051)"
+    if kind == "images" and magic == LABEL_MAGIC_NUMBER.to_bytes(4, "big"):
+        found = f"a label file (magic number {LABEL_MAGIC_NUMBER})"
+    elif kind == "labels" and magic == IMAGE_MAGIC_NUMBER.to_bytes(4, "big"):
+        found = f"an image file (magic number {IMAGE_MAGIC_NUMBER})"
+    else:
+        found = None
+    if found:
         raise MNISTDataError(
             f"'{path}' is {found}, but {want} was expected here: the image and label "
             "files look swapped"
@@ -295,7 +299,7 @@ def _check_magic(start, path, kind, want, compressed=False):
     if magic[1:] == b"\x08\x00\x00":
         raise MNISTDataError(
             f"'{path}' has its header in little-endian byte order ({magic.hex(' ')}); "
-            f"IDX headers are big-endian ({bytes((0, 0, 8, ndim)).hex(' ')}): the file "
+            f"IDX headers are big-endian ({right.hex(' ')}): the file "
             "was written by a tool that got the byte order wrong"
         )
     if lead[:1] == b"<" or lead[:9].lower() == b"<!doctype":
@@ -317,7 +321,7 @@ def _check_magic(start, path, kind, want, compressed=False):
     if len(magic) == 4 and magic[:2] == b"\x00\x00" and magic[2] in IDX_TYPES:
         raise MNISTDataError(
             f"'{path}' is an IDX file of {magic[3]} dimensions, but {want} has {ndim} "
-            f"(magic number {0x800 + ndim})"
+            f"(magic number {int.from_bytes(right, 'big')})"
         )
     if compressed:
         what = "is gzip-compressed, but what it holds is not an IDX file (it starts with"
@@ -325,7 +329,7 @@ def _check_magic(start, path, kind, want, compressed=False):
         what = "is neither gzip-compressed nor an IDX file (it starts with"
     raise MNISTDataError(
         f"'{path}' {what} {magic.hex(' ') or 'nothing'}; {want} starts with "
-        f"{bytes((0, 0, 8, ndim)).hex(' ')}); {REDOWNLOAD}"
+        f"{right.hex(' ')}); {REDOWNLOAD}"
     )
 
 
