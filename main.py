@@ -33,6 +33,7 @@ plots gathered so far.
 
 from NeuralNetwork import NeuralNet
 from MNISTDataset import MNISTDataset, MNISTDataError, collate_batch, mnist_paths
+from MNISTDataset import load_split
 import torch.nn as nn
 import torch
 import matplotlib.pyplot as plt
@@ -345,7 +346,7 @@ def evaluate(args):
     """--evaluate: test a saved model on the test set, save its test plots. Exit code."""
     neural_net, saved_classes, settings = load_checkpoint(args.evaluate, args.device)
     classes = args.classes or saved_classes or DIGIT_CLASSES
-    test_dataset = MNISTDataset(*mnist_paths(args.data_dir, "test"))
+    test_dataset = load_split(args.data_dir, "test")
     test_loader = torch.utils.data.DataLoader(
         test_dataset, batch_size=args.test_batch_size, shuffle=False,
         collate_fn=collate_batch)

@@ -44,6 +44,14 @@ def run_main(*argv):
     return code, output.getvalue()
 
 
+def evaluate_in_a_subprocess(checkpoint_path, output_dir):
+    """Run `python main.py --evaluate PATH` on the real test set, as a user would."""
+    return subprocess.run(
+        [sys.executable, "main.py", "--evaluate", str(checkpoint_path), "--data-dir",
+         str(DATA), "--no-show", "--output-dir", str(output_dir)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+
 def correct_count(output):
     """The number right in the last 'Test set:' line of a run's output."""
     return int(re.findall(r"Accuracy: (\d+)/\d+", output)[-1])
@@ -196,10 +204,7 @@ def test_a_file_that_is_not_a_checkpoint_is_refused(tmp_path, write, match):
 def test_evaluate_a_non_checkpoint_exits_2_with_one_line(tmp_path, write):
     path = tmp_path / "model.pt"
     write(path)
-    result = subprocess.run(
-        [sys.executable, "main.py", "--evaluate", str(path), "--data-dir", str(DATA),
-         "--no-show", "--output-dir", str(tmp_path / "out")],
-        cwd=ROOT, capture_output=True, text=True, timeout=120)
+    result = evaluate_in_a_subprocess(path, tmp_path / "out")
     assert result.returncode == 2
     assert len(result.stderr.splitlines()) == 1
     assert f"'{path}' is not a checkpoint of this network" in result.stderr
@@ -243,10 +248,7 @@ def test_a_pickle_that_runs_code_is_refused_unrun(tmp_path, write):
 def test_evaluate_a_pickle_that_runs_code_exits_2_unrun(tmp_path):
     path, marker = tmp_path / "model.pt", tmp_path / "pwned"
     torch.save({"state_dict": NeuralNet().state_dict(), "extra": RunsCode(marker)}, path)
-    result = subprocess.run(
-        [sys.executable, "main.py", "--evaluate", str(path), "--data-dir", str(DATA),
-         "--no-show", "--output-dir", str(tmp_path / "out")],
-        cwd=ROOT, capture_output=True, text=True, timeout=120)
+    result = evaluate_in_a_subprocess(path, tmp_path / "out")
     assert result.returncode == 2
     assert len(result.stderr.splitlines()) == 1
     assert "refused and nothing in it ran" in result.stderr
